@@ -1,0 +1,58 @@
+"""Configuration: defaults, environment overrides (Heroku style) and production guards."""
+
+import os
+from pathlib import Path
+
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"
+# A fixed Fernet key so development data stays readable across restarts; refused in production.
+DEV_ENCRYPTION_KEY = "ZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tMDAwMDA="
+
+
+def database_url(url: str | None, instance_path: str) -> str:
+    """Return a SQLAlchemy URL, accepting Heroku's `postgres://` form and defaulting to SQLite."""
+    if not url:
+        return "sqlite:///" + str(Path(instance_path) / "expense_sync.sqlite3")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def from_environment(instance_path: str, env: dict[str, str] | None = None) -> dict:
+    """Build the configuration mapping from environment variables."""
+    env = os.environ if env is None else env
+    mode = env.get("EXPENSE_SYNC_ENV", "development")
+    keys = env.get("ENCRYPTION_KEYS", "")
+    redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return {
+        "ENV_MODE": mode,
+        "SECRET_KEY": env.get("SECRET_KEY", DEV_SECRET_KEY),
+        "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance_path),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "ENCRYPTION_KEYS": [k.strip() for k in keys.split(",") if k.strip()]
+        or [DEV_ENCRYPTION_KEY],
+        "RQ_QUEUE": env.get("RQ_QUEUE", "sync"),
+        "LOCAL_MAILBOX_ROOT": env.get("LOCAL_MAILBOX_ROOT", str(Path(instance_path) / "mailboxes")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": mode == "production",
+        "REMEMBER_COOKIE_SECURE": mode == "production",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PREFERRED_URL_SCHEME": "https" if mode == "production" else "http",
+        "WTF_CSRF_TIME_LIMIT": None,
+    }
+
+
+def check_production(config: dict) -> None:
+    """Refuse to run production with development secrets."""
+    if config.get("ENV_MODE") != "production":
+        return
+    if config["SECRET_KEY"] in ("", DEV_SECRET_KEY) or len(config["SECRET_KEY"]) < 32:
+        raise RuntimeError("SECRET_KEY must be set to a random value of at least 32 characters.")
+    if DEV_ENCRYPTION_KEY in config["ENCRYPTION_KEYS"]:
+        raise RuntimeError("ENCRYPTION_KEYS must be set (comma-separated Fernet keys).")
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        raise RuntimeError("DATABASE_URL must point at PostgreSQL in production.")

@@ -1,0 +1,45 @@
+"""es-CR formatting of money and dates, as Jinja filters."""
+
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime, format_timedelta
+from babel.numbers import format_decimal
+from flask import Flask
+
+from .models import now_utc
+
+LOCALE = "es_CR"
+TIMEZONE = ZoneInfo("America/Costa_Rica")
+SYMBOLS = {"CRC": "₡", "USD": "$"}
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """Format an amount as colones (₡) or dollars ($) the way Costa Ricans write them."""
+    # CLDR's es_CR symbol for dollars is "USD"; people and banks write "$".
+    sign = "-" if amount < 0 else ""
+    number = format_decimal(abs(amount), "#,##0.00", locale=LOCALE)
+    return f"{sign}{SYMBOLS.get(currency, currency + ' ')}{number}"
+
+
+def local_datetime(value: datetime | None, fmt: str = "d MMM y, HH:mm") -> str:
+    """Format a timezone-aware datetime in Costa Rica time."""
+    if value is None:
+        return ""
+    return format_datetime(value.astimezone(TIMEZONE), fmt, locale=LOCALE)
+
+
+def time_ago(value: datetime | None) -> str:
+    """Say how long ago something happened, e.g. "hace 5 minutos"."""
+    if value is None:
+        return ""
+    return format_timedelta(
+        value - now_utc(), add_direction=True, threshold=1.1, locale=LOCALE
+    )
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(money)
+    app.add_template_filter(local_datetime)
+    app.add_template_filter(time_ago)

