@@ -6,8 +6,9 @@ from flask_login import current_user, login_required
 from . import crypto
 from .extensions import db
 from .forms import AccountForm
-from .mailboxes import ImapSettings, MailboxError, check_connection, open_source
+from .mailboxes import MailboxError
 from .models import EmailAccount
+from .sources import probe
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
@@ -47,24 +48,6 @@ def apply_settings(account: EmailAccount, data: dict) -> None:
     # A different mailbox invalidates the checkpoint; the next sync rescans it.
     account.uidvalidity = None
     account.last_uid = 0
-
-
-def imap_settings(account: EmailAccount, password: str | None = None) -> ImapSettings:
-    """Build connection settings from an account, decrypting its stored password."""
-    if password is None:
-        password = crypto.decrypt(account.imap_password_encrypted)
-    return ImapSettings(
-        host=account.imap_host, port=account.imap_port, security=account.imap_security,
-        username=account.imap_user, password=password, folder=account.folder or "INBOX",
-    )
-
-
-def probe(account: EmailAccount, password: str | None = None) -> int:
-    """Log in (or open the local mailbox) for real and return its message count."""
-    if account.source_kind == "imap":
-        return check_connection(imap_settings(account, password))
-    with open_source(account.source_kind, path=account.local_path) as source:
-        return len(source.scan(None, 0, ()).uids)
 
 
 @bp.get("")

@@ -4,6 +4,7 @@ import os
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from .accounts import apply_settings
 from .auth import create_user, find_user
@@ -27,6 +28,7 @@ def _user_or_exit(email: str):
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--password", required=True, help="The user's login password.")
 @click.option("--admin", is_flag=True, help="Let the user reach the admin pages.")
@@ -40,6 +42,7 @@ def create_user_command(email: str, password: str, admin: bool) -> None:
 
 
 @click.command("add-account")
+@with_appcontext
 @click.option("--user", "user_email", required=True, help="Owner's email.")
 @click.option("--bank", required=True, type=BANK_CHOICES)
 @click.option("--address", required=True, help="The mailbox's email address.")
@@ -79,6 +82,7 @@ def add_account_command(user_email, bank, address, imap_host, imap_port, imap_us
 
 
 @click.command("rotate-encryption-keys")
+@with_appcontext
 def rotate_keys_command() -> None:
     """Re-encrypt every stored IMAP password with the first key of ENCRYPTION_KEYS."""
     from .crypto import rotate
@@ -97,6 +101,7 @@ DEMO_PASSWORD = "demo-expense-sync"
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Create the demo user with three accounts backed by generated local mailboxes."""
     from flask import current_app

@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.fields import SelectChoice
 from wtforms.validators import (
     Email,
     EqualTo,
@@ -18,6 +19,10 @@ from wtforms.validators import (
 from .models import BANKS
 
 REQUIRED = "Este campo es obligatorio."
+
+
+def _choices(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class LoginForm(FlaskForm):
@@ -41,16 +46,16 @@ class RegisterForm(FlaskForm):
 
 
 class AccountForm(FlaskForm):
-    bank = SelectField("Banco", choices=list(BANKS.items()))
+    bank = SelectField("Banco", choices=_choices(BANKS.items()))
     address = EmailField(
         "Dirección de correo",
         [InputRequired(REQUIRED), Email("Correo electrónico inválido."), Length(max=254)],
     )
     source_kind = SelectField(
         "Origen",
-        choices=[
+        choices=_choices([
             ("imap", "Servidor IMAP"), ("mbox", "Archivo mbox"), ("maildir", "Carpeta Maildir"),
-        ],
+        ]),
     )
     imap_host = StringField("Servidor IMAP", [Optional(), Length(max=255)])
     imap_port = IntegerField(
@@ -58,9 +63,9 @@ class AccountForm(FlaskForm):
     )
     imap_security = SelectField(
         "Seguridad",
-        choices=[
+        choices=_choices([
             ("ssl", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", "Ninguna (no recomendado)"),
-        ],
+        ]),
     )
     imap_user = StringField("Usuario", [Optional(), Length(max=255)])
     imap_password = PasswordField("Contraseña", [Optional(), Length(max=1024)])

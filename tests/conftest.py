@@ -79,17 +79,19 @@ def app(request, redis_url, redis_client, tmp_path):
         uri = request.getfixturevalue("postgres_url")
     else:
         uri = f"sqlite:///{tmp_path / 'test.sqlite3'}"
-    app = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": uri,
-        "REDIS_URL": redis_url,
-        "RATELIMIT_STORAGE_URI": redis_url,
-        "LOCAL_MAILBOX_ROOT": str(tmp_path),
-        "SERVER_NAME": "localhost",
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": uri,
+            "REDIS_URL": redis_url,
+            "RATELIMIT_STORAGE_URI": redis_url,
+            "LOCAL_MAILBOX_ROOT": str(tmp_path),
+            "SERVER_NAME": "localhost",
+        }
+    )
     with app.app_context():
         if request.param == "postgresql":
-            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
             db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             db.session.commit()
         else:

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 import sqlalchemy as sa
 from conftest import csrf_token
@@ -8,24 +10,30 @@ from expense_sync.models import EmailAccount
 IMAP_PASSWORD = "imap-secreto-123"
 
 
-def imap_form(dovecot, **overrides):
+def imap_form(dovecot, user="ana", **overrides):
     form = {
-        "bank": "bac", "address": "ana@example.cr", "source_kind": "imap",
-        "imap_host": "127.0.0.1", "imap_port": str(dovecot.port), "imap_security": "none",
-        "imap_user": "ana", "imap_password": IMAP_PASSWORD, "folder": "INBOX",
+        "bank": "bac",
+        "address": "ana@example.cr",
+        "source_kind": "imap",
+        "imap_host": "127.0.0.1",
+        "imap_port": str(dovecot.port),
+        "imap_security": "none",
+        "imap_user": user,
+        "imap_password": IMAP_PASSWORD,
+        "folder": "INBOX",
     }
     return form | overrides
 
 
 @pytest.fixture
 def imap_user(dovecot):
-    dovecot.add_user("ana", IMAP_PASSWORD)
-    return "ana"
+    name = f"u{uuid.uuid4().hex[:10]}"
+    dovecot.add_user(name, IMAP_PASSWORD)
+    return name
 
 
 def post(client, path, data, **kwargs):
-    return client.post(path, data=data | {"csrf_token": csrf_token(client, "/accounts")},
-                       **kwargs)
+    return client.post(path, data=data | {"csrf_token": csrf_token(client, "/accounts")}, **kwargs)
 
 
 def add_account(client, dovecot, **overrides):
@@ -60,8 +68,9 @@ def test_edit_with_blank_password_keeps_it(app, auth, client, dovecot):
     add_account(client, dovecot)
     with app.app_context():
         before = db.session.get(EmailAccount, 1).imap_password_encrypted
-    response = post(client, "/accounts/1/edit", imap_form(dovecot, imap_password="",
-                                                          folder="Bancos"))
+    response = post(
+        client, "/accounts/1/edit", imap_form(dovecot, imap_password="", folder="Bancos")
+    )
     assert response.status_code == 302
     with app.app_context():
         account = db.session.get(EmailAccount, 1)
@@ -106,15 +115,18 @@ def test_probar_conexion_succeeds_against_dovecot(auth, client, dovecot, imap_us
     auth.create()
     auth.login()
     dovecot.append(imap_user, [b"From: a@b.cr\r\nSubject: hola\r\n\r\nhola\r\n"])
-    html = post(client, "/accounts/test", imap_form(dovecot)).get_data(as_text=True)
+    html = post(
+        client, "/accounts/test", imap_form(dovecot, user=imap_user)
+    ).get_data(as_text=True)
     assert 'data-result="ok"' in html and "Conexión exitosa" in html
 
 
 def test_probar_conexion_wrong_password(auth, client, dovecot, imap_user):
     auth.create()
     auth.login()
-    html = post(client, "/accounts/test", imap_form(dovecot, imap_password="mala")).get_data(
-        as_text=True)
+    html = post(
+        client, "/accounts/test", imap_form(dovecot, user=imap_user, imap_password="mala")
+    ).get_data(as_text=True)
     assert 'data-result="error"' in html
     assert "contraseña" in html.lower()
     assert "mala" not in html
@@ -125,8 +137,9 @@ def test_probar_conexion_unreachable_host(auth, client, dovecot):
 
     auth.create()
     auth.login()
-    html = post(client, "/accounts/test", imap_form(dovecot, imap_port=str(free_port()))
-                ).get_data(as_text=True)
+    html = post(client, "/accounts/test", imap_form(dovecot, imap_port=str(free_port()))).get_data(
+        as_text=True
+    )
     assert 'data-result="error"' in html
     assert "No se pudo conectar" in html
 
@@ -134,26 +147,28 @@ def test_probar_conexion_unreachable_host(auth, client, dovecot):
 def test_probar_conexion_missing_folder(auth, client, dovecot, imap_user):
     auth.create()
     auth.login()
-    html = post(client, "/accounts/test", imap_form(dovecot, folder="NoExiste")).get_data(
-        as_text=True)
+    html = post(
+        client, "/accounts/test", imap_form(dovecot, user=imap_user, folder="NoExiste")
+    ).get_data(as_text=True)
     assert 'data-result="error"' in html and "NoExiste" in html
 
 
 def test_probar_conexion_uses_stored_password(auth, client, dovecot, imap_user):
     auth.create()
     auth.login()
-    add_account(client, dovecot)
-    html = post(client, "/accounts/1/test", imap_form(dovecot, imap_password="")).get_data(
-        as_text=True)
+    add_account(client, dovecot, user=imap_user)
+    html = post(
+        client, "/accounts/1/test", imap_form(dovecot, user=imap_user, imap_password="")
+    ).get_data(as_text=True)
     assert 'data-result="ok"' in html
 
 
 def test_local_paths_are_confined(app, auth, client, dovecot):
     auth.create()
     auth.login()
-    html = post(client, "/accounts/new", imap_form(dovecot, source_kind="mbox",
-                                                   local_path="/etc/passwd")).get_data(
-        as_text=True)
+    html = post(
+        client, "/accounts/new", imap_form(dovecot, source_kind="mbox", local_path="/etc/passwd")
+    ).get_data(as_text=True)
     assert "La ruta debe estar dentro de" in html
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(EmailAccount)) == 0

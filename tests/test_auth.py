@@ -9,10 +9,15 @@ PUBLIC = {"auth.login", "auth.register", "static", "health.healthz", "home"}
 
 def test_register_logs_in_and_hashes_password(app, client):
     token = csrf_token(client, "/register")
-    response = client.post("/register", data={
-        "email": "Nuevo@Example.cr", "password": "una-clave-larga", "confirm": "una-clave-larga",
-        "csrf_token": token,
-    })
+    response = client.post(
+        "/register",
+        data={
+            "email": "Nuevo@Example.cr",
+            "password": "una-clave-larga",
+            "confirm": "una-clave-larga",
+            "csrf_token": token,
+        },
+    )
     assert response.status_code == 302
     assert client.get("/accounts").status_code == 200
     with app.app_context():
@@ -25,9 +30,15 @@ def test_register_logs_in_and_hashes_password(app, client):
 def test_register_rejects_duplicate_and_short_password(auth, client):
     auth.create()
     token = csrf_token(client, "/register")
-    html = client.post("/register", data={
-        "email": "ana@example.cr", "password": "corta", "confirm": "corta", "csrf_token": token,
-    }).get_data(as_text=True)
+    html = client.post(
+        "/register",
+        data={
+            "email": "ana@example.cr",
+            "password": "corta",
+            "confirm": "corta",
+            "csrf_token": token,
+        },
+    ).get_data(as_text=True)
     assert "Use al menos 10 caracteres." in html
 
 
@@ -111,8 +122,11 @@ def test_htmx_csrf_header_is_accepted(auth, client):
     auth.create()
     auth.login()
     token = csrf_token(client, "/accounts")
-    response = client.post("/accounts/test", headers={"HX-Request": "true", "X-CSRFToken": token},
-                           data={"source_kind": "imap"})
+    response = client.post(
+        "/accounts/test",
+        headers={"HX-Request": "true", "X-CSRFToken": token},
+        data={"source_kind": "imap"},
+    )
     assert response.status_code == 200
 
 
@@ -120,7 +134,12 @@ def test_htmx_csrf_header_is_accepted(auth, client):
 def test_login_never_redirects_off_site(auth, client, target):
     auth.create()
     token = csrf_token(client)
-    response = client.post(f"/login?next={target}", data={
-        "email": "ana@example.cr", "password": "contraseña-segura", "csrf_token": token,
-    })
+    response = client.post(
+        f"/login?next={target}",
+        data={
+            "email": "ana@example.cr",
+            "password": "contraseña-segura",
+            "csrf_token": token,
+        },
+    )
     assert response.headers["Location"] == "/accounts"

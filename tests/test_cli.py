@@ -6,39 +6,76 @@ from expense_sync.models import EmailAccount, User
 
 
 def test_create_user(app, runner):
-    result = runner.invoke(args=["create-user", "Admin@Example.cr", "--password", "x" * 12,
-                                 "--admin"])
+    result = runner.invoke(
+        args=["create-user", "Admin@Example.cr", "--password", "x" * 12, "--admin"]
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         user = db.session.execute(db.select(User)).scalar_one()
-        assert (user.email, user.is_admin, str(user.id)) == ("admin@example.cr", True,
-                                                              result.output.strip())
+        assert (user.email, user.is_admin, str(user.id)) == (
+            "admin@example.cr",
+            True,
+            result.output.strip(),
+        )
     again = runner.invoke(args=["create-user", "admin@example.cr", "--password", "y" * 12])
     assert again.exit_code == 1 and "already exists" in again.output
 
 
 def test_add_imap_account_with_password_from_environment(app, runner):
     runner.invoke(args=["create-user", "ana@example.cr", "--password", "x" * 12])
-    result = runner.invoke(args=[
-        "add-account", "--user", "ana@example.cr", "--bank", "davibank",
-        "--address", "ana@example.cr", "--imap-host", "imap.example.cr", "--imap-port", "993",
-        "--imap-user", "ana", "--folder", "Bancos",
-    ], env={"EXPENSE_SYNC_IMAP_PASSWORD": "desde-el-entorno"})
+    result = runner.invoke(
+        args=[
+            "add-account",
+            "--user",
+            "ana@example.cr",
+            "--bank",
+            "davibank",
+            "--address",
+            "ana@example.cr",
+            "--imap-host",
+            "imap.example.cr",
+            "--imap-port",
+            "993",
+            "--imap-user",
+            "ana",
+            "--folder",
+            "Bancos",
+        ],
+        env={"EXPENSE_SYNC_IMAP_PASSWORD": "desde-el-entorno"},
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         account = db.session.get(EmailAccount, int(result.output.strip()))
-        assert (account.bank, account.imap_security, account.folder) == ("davibank", "ssl",
-                                                                         "Bancos")
+        assert (account.bank, account.imap_security, account.folder) == (
+            "davibank",
+            "ssl",
+            "Bancos",
+        )
         assert crypto.decrypt(account.imap_password_encrypted) == "desde-el-entorno"
 
 
 def test_add_account_prompts_for_password(app, runner):
     runner.invoke(args=["create-user", "ana@example.cr", "--password", "x" * 12])
-    result = runner.invoke(args=[
-        "add-account", "--user", "ana@example.cr", "--bank", "bac", "--address", "a@b.cr",
-        "--imap-host", "h", "--imap-port", "143", "--imap-user", "u",
-        "--imap-security", "starttls",
-    ], input="tecleada\n")
+    result = runner.invoke(
+        args=[
+            "add-account",
+            "--user",
+            "ana@example.cr",
+            "--bank",
+            "bac",
+            "--address",
+            "a@b.cr",
+            "--imap-host",
+            "h",
+            "--imap-port",
+            "143",
+            "--imap-user",
+            "u",
+            "--imap-security",
+            "starttls",
+        ],
+        input="tecleada\n",
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         account = db.session.execute(db.select(EmailAccount)).scalar_one()
@@ -49,8 +86,19 @@ def test_add_mbox_account(app, runner, tmp_path):
     path = tmp_path / "takeout.mbox"
     mailbox.mbox(path).close()
     runner.invoke(args=["create-user", "ana@example.cr", "--password", "x" * 12])
-    result = runner.invoke(args=["add-account", "--user", "ana@example.cr", "--bank",
-                                 "promerica", "--address", "a@b.cr", "--mbox", str(path)])
+    result = runner.invoke(
+        args=[
+            "add-account",
+            "--user",
+            "ana@example.cr",
+            "--bank",
+            "promerica",
+            "--address",
+            "a@b.cr",
+            "--mbox",
+            str(path),
+        ]
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         account = db.session.execute(db.select(EmailAccount)).scalar_one()
@@ -58,10 +106,22 @@ def test_add_mbox_account(app, runner, tmp_path):
 
 
 def test_add_account_errors(runner):
-    result = runner.invoke(args=["add-account", "--user", "nadie@example.cr", "--bank", "bac",
-                                 "--address", "a@b.cr", "--imap-host", "h"])
+    result = runner.invoke(
+        args=[
+            "add-account",
+            "--user",
+            "nadie@example.cr",
+            "--bank",
+            "bac",
+            "--address",
+            "a@b.cr",
+            "--imap-host",
+            "h",
+        ]
+    )
     assert result.exit_code == 1 and "no user" in result.output
     runner.invoke(args=["create-user", "ana@example.cr", "--password", "x" * 12])
-    result = runner.invoke(args=["add-account", "--user", "ana@example.cr", "--bank", "bac",
-                                 "--address", "a@b.cr"])
+    result = runner.invoke(
+        args=["add-account", "--user", "ana@example.cr", "--bank", "bac", "--address", "a@b.cr"]
+    )
     assert result.exit_code == 2 and "exactly one of" in result.output

@@ -4,19 +4,23 @@ from expense_sync import create_app
 from expense_sync.config import DEV_SECRET_KEY, check_production, database_url, from_environment
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("postgres://u:p@h:5432/db", "postgresql+psycopg://u:p@h:5432/db"),
-    ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
-    ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
-    (None, "sqlite:////srv/instance/expense_sync.sqlite3"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("postgres://u:p@h:5432/db", "postgresql+psycopg://u:p@h:5432/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+        (None, "sqlite:////srv/instance/expense_sync.sqlite3"),
+    ],
+)
 def test_database_url(url, expected):
     assert database_url(url, "/srv/instance") == expected
 
 
 def test_production_refuses_default_secrets():
-    config = from_environment("/i", {"EXPENSE_SYNC_ENV": "production",
-                                     "DATABASE_URL": "postgres://h/db"})
+    config = from_environment(
+        "/i", {"EXPENSE_SYNC_ENV": "production", "DATABASE_URL": "postgres://h/db"}
+    )
     assert config["SECRET_KEY"] == DEV_SECRET_KEY
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         check_production(config)
@@ -43,8 +47,10 @@ def test_key_rotation_keeps_old_tokens_readable(app):
 
     with app.app_context():
         old = crypto.encrypt("secreto")
-        app.config["ENCRYPTION_KEYS"] = [Fernet.generate_key().decode(),
-                                         *app.config["ENCRYPTION_KEYS"]]
+        app.config["ENCRYPTION_KEYS"] = [
+            Fernet.generate_key().decode(),
+            *app.config["ENCRYPTION_KEYS"],
+        ]
         assert crypto.decrypt(old) == "secreto"
         rotated = crypto.rotate(old)
         app.config["ENCRYPTION_KEYS"] = app.config["ENCRYPTION_KEYS"][:1]

@@ -10,10 +10,12 @@ def test_healthz_ok(client):
 
 
 def test_healthz_reports_redis_down(app, tmp_path):
-    down = create_app({
-        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-    })
+    down = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    )
     response = down.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json["checks"]["redis"].startswith("error")

@@ -1,0 +1,258 @@
+"""The Redis progress contract: key names, fields, states, snapshots, throttling, ETA, events.
+
+No other module spells a Redis key. Workers write each account's counts as absolute values
+taken from the database checkpoint they just committed, so a retried batch or a restarted
+Redis can never make a count drift; the session's figures are the sum of its accounts.
+Every broadcast is a full snapshot, appended to a short per-session Redis Stream (replay
+for Last-Event-ID) and announced on one pub/sub channel that each web process reads once.
+"""
+
+import json
+import time
+from collections.abc import Iterable
+
+import redis
+
+SESSION_STATES = ("pending", "running", "paused", "completed", "failed")
+TERMINAL_STATES = ("completed", "failed")
+ACCOUNT_STATES = ("pending", "processing", "paused", "completed", "failed")
+
+CHANNEL = "es:events"
+EVENTS_KEPT = 200              # events replayable through Last-Event-ID
+EXPIRE_AFTER_END = 3600        # seconds the progress keys outlive a finished session
+EXPIRE_WHILE_ACTIVE = 86400    # safety net for a session whose workers all vanished
+RECENT_WINDOW = 300            # seconds of samples behind the "recent rate"
+BROADCAST_EVERY = 100          # emails
+BROADCAST_AFTER = 5.0          # seconds
+MIN_INTERVAL = 1.0             # seconds between two progress broadcasts of a session
+
+ACCOUNT_FIELDS = ("status", "total", "processed", "detected", "errors", "error_kind",
+                  "error_message", "bank")
+INT_FIELDS = ("total", "processed", "detected", "errors")
+
+
+def session_key(token: str) -> str:
+    return f"es:sync:{token}"
+
+
+def account_key(token: str, account_id: int) -> str:
+    return f"es:sync:{token}:account:{account_id}"
+
+
+def samples_key(token: str) -> str:
+    return f"es:sync:{token}:samples"
+
+
+def events_key(token: str) -> str:
+    return f"es:sync:{token}:events"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# Decides atomically whether a progress broadcast may go out now; state changes always may.
+_GATE = """
+local now = tonumber(ARGV[1])
+local processed = tonumber(ARGV[2])
+local force = ARGV[3] == '1'
+local last = tonumber(redis.call('HGET', KEYS[1], 'published_at') or '0')
+local last_processed = tonumber(redis.call('HGET', KEYS[1], 'published_processed') or '-1')
+if not force then
+  if now - last < tonumber(ARGV[4]) then return 0 end
+  if processed - last_processed < tonumber(ARGV[5]) and now - last < tonumber(ARGV[6]) then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], 'published_at', now, 'published_processed', processed)
+return 1
+"""
+
+
+class Progress:
+    """Reads and writes one Redis's progress data; pass the client explicitly."""
+
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+        self._gate = client.register_script(_GATE)
+
+    # -- writes (workers, and the web process when a user pauses or resumes) --------------
+
+    def start_session(self, token: str, *, status: str, started_at_ms: int,
+                      accounts: Iterable[dict]) -> None:
+        """Seed (or re-seed after a Redis restart) a session and its accounts."""
+        accounts = list(accounts)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(session_key(token), mapping={
+            "status": status, "started_at": started_at_ms,
+            "accounts": ",".join(str(a["id"]) for a in accounts),
+        })
+        pipe.expire(session_key(token), EXPIRE_WHILE_ACTIVE)
+        for account in accounts:
+            key = account_key(token, account["id"])
+            pipe.hset(key, mapping=_account_mapping(account))
+            pipe.expire(key, EXPIRE_WHILE_ACTIVE)
+        pipe.execute()
+
+    def exists(self, token: str) -> bool:
+        return bool(self.redis.exists(session_key(token)))
+
+    def update_account(self, token: str, account_id: int, **fields) -> None:
+        """Write an account's absolute figures (from the committed checkpoint)."""
+        self.redis.hset(account_key(token, account_id), mapping=_account_mapping(fields))
+
+    def record_sample(self, token: str, account_id: int, emails: int) -> None:
+        """Remember that `emails` were just processed, for the recent-rate estimate."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(samples_key(token), {f"{account_id}:{now:.6f}:{emails}": now})
+        pipe.zremrangebyscore(samples_key(token), "-inf", now - RECENT_WINDOW)
+        pipe.expire(samples_key(token), EXPIRE_WHILE_ACTIVE)
+        pipe.execute()
+
+    def set_status(self, token: str, status: str, **extra) -> None:
+        self.redis.hset(session_key(token), mapping={"status": status, **extra})
+
+    def finish(self, token: str) -> None:
+        """Let the keys of an ended session expire; the database keeps the record."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.redis.scan_iter(f"es:sync:{token}*", count=100):
+            pipe.expire(key, EXPIRE_AFTER_END)
+        pipe.execute()
+
+    def publish(self, token: str, kind: str = "progress", *, force: bool = False,
+                message: str | None = None) -> str | None:
+        """Broadcast the current snapshot unless the throttle says not yet; returns its id."""
+        snapshot = self.snapshot(token)
+        if snapshot is None:
+            return None
+        published_at = now_ms()
+        allowed = self._gate(
+            keys=[session_key(token)],
+            args=[published_at, snapshot["processed_emails"], "1" if force else "0",
+                  int(MIN_INTERVAL * 1000), BROADCAST_EVERY, int(BROADCAST_AFTER * 1000)],
+        )
+        if not allowed:
+            return None
+        snapshot["published_at"] = published_at
+        payload = json.dumps({"kind": kind, "message": message, "state": snapshot})
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(events_key(token), {"data": payload}, maxlen=EVENTS_KEPT, approximate=True)
+        pipe.expire(events_key(token), EXPIRE_WHILE_ACTIVE)
+        event_id = pipe.execute()[0].decode()
+        self.redis.publish(CHANNEL, json.dumps({"token": token, "id": event_id,
+                                                "data": payload}))
+        return event_id
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def snapshot(self, token: str) -> dict | None:
+        """The session's current state in the shape of status.json, or None if unknown."""
+        session = _decode(self.redis.hgetall(session_key(token)))
+        if not session:
+            return None
+        ids = [int(i) for i in session.get("accounts", "").split(",") if i]
+        pipe = self.redis.pipeline(transaction=False)
+        for account_id in ids:
+            pipe.hgetall(account_key(token, account_id))
+        pipe.zrangebyscore(samples_key(token), time.time() - RECENT_WINDOW, "+inf")
+        *rows, samples = pipe.execute()
+        accounts = [_account_state(account_id, _decode(row)) for account_id, row in
+                    zip(ids, rows, strict=True)]
+        return build_state(session.get("status", "pending"), accounts,
+                           started_at_ms=int(session.get("started_at") or 0),
+                           samples=[s.decode() for s in samples])
+
+    def events_after(self, token: str, last_id: str) -> list[tuple[str, dict]] | None:
+        """Events newer than last_id, or None when last_id fell out of the kept window."""
+        key = events_key(token)
+        oldest = self.redis.xrange(key, count=1)
+        if not oldest or _id_tuple(oldest[0][0].decode()) > _id_tuple(last_id):
+            return None
+        entries = self.redis.xrange(key, min=f"({last_id}", max="+")
+        return [(entry_id.decode(), json.loads(fields[b"data"])) for entry_id, fields in
+                entries]
+
+
+def build_state(status: str, accounts: list[dict], *, started_at_ms: int = 0,
+                samples: list[str] = (), now: float | None = None) -> dict:
+    """Aggregate account figures into the session state (also used from the database)."""
+    processed = sum(a["processed_emails"] for a in accounts)
+    total = sum(a["total_emails"] for a in accounts)
+    return {
+        "status": status,
+        "progress_percentage": percentage(processed, total, status),
+        "processed_emails": processed,
+        "total_emails": total,
+        "detected_expenses": sum(a["detected_expenses"] for a in accounts),
+        "error_count": sum(a["error_count"] for a in accounts),
+        "time_remaining_seconds": time_remaining(
+            processed, total, started_at_ms / 1000 if started_at_ms else None, samples,
+            now=now) if status == "running" else None,
+        "accounts": accounts,
+    }
+
+
+def percentage(processed: int, total: int, status: str) -> int:
+    if total <= 0:
+        return 100 if status == "completed" else 0
+    return min(100, processed * 100 // total)
+
+
+def time_remaining(processed: int, total: int, started_at: float | None,
+                   samples: Iterable[str], *, now: float | None = None) -> int | None:
+    """Seconds left: 0.7 x the rate of the last five minutes + 0.3 x the overall rate."""
+    now = time.time() if now is None else now
+    remaining = max(0, total - processed)
+    if not started_at or processed <= 0 or now <= started_at:
+        return None
+    if remaining == 0:
+        return 0
+    overall = processed / (now - started_at)
+    points = [(float(ts), int(n)) for _, ts, n in (s.split(":") for s in samples)]
+    recent = overall
+    if points:
+        first = min(ts for ts, _ in points)
+        # The first sample's emails were processed before its timestamp: count from the start
+        # of the window or of the sync, whichever is later.
+        span = now - max(now - RECENT_WINDOW, started_at, first - 1)
+        recent = sum(n for _, n in points) / max(span, 1e-3)
+    rate = 0.7 * recent + 0.3 * overall
+    return int(round(remaining / rate)) if rate > 0 else None
+
+
+def _account_mapping(fields: dict) -> dict:
+    mapping = {}
+    for name in ACCOUNT_FIELDS:
+        if name in fields:
+            value = fields[name]
+            mapping[name] = "" if value is None else value
+    if "id" in fields:
+        mapping.setdefault("status", "pending")
+    return mapping
+
+
+def _account_state(account_id: int, row: dict) -> dict:
+    processed, total = (int(row.get(name) or 0) for name in ("processed", "total"))
+    status = row.get("status") or "pending"
+    return {
+        "id": account_id,
+        "bank": row.get("bank") or "",
+        "status": status,
+        "processed_emails": processed,
+        "total_emails": total,
+        "progress_percentage": percentage(processed, total, status),
+        "detected_expenses": int(row.get("detected") or 0),
+        "error_count": int(row.get("errors") or 0),
+        "error_kind": row.get("error_kind") or None,
+        "error_message": row.get("error_message") or None,
+    }
+
+
+def _decode(row: dict) -> dict:
+    return {k.decode(): v.decode() for k, v in row.items()}
+
+
+def _id_tuple(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)

