@@ -1,7 +1,9 @@
 """Real Redis and Dovecot IMAP servers for tests and benchmarks, each on a free local port.
 
-Both run as child processes in the foreground, so stopping one is a plain terminate-and-wait
-and nothing is left behind when the test process dies (see ``_die_with_parent``).
+Both run in the foreground as children of the test process, each in a process group of its
+own: stopping one signals that group and waits, and a server dies with the thread that
+started it (``_die_with_parent``), so start servers from the main thread or a thread that
+outlives them.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -31,18 +34,26 @@ def free_port() -> int:
 def _die_with_parent() -> None:
     # Runs in the child before exec: the kernel sends SIGTERM to the server if the test
     # process dies without cleaning up (killed by a timeout, ^C twice, a crash).
-    prctl_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(prctl_set_pdeathsig, signal.SIGTERM)
+    if sys.platform == "linux":
+        prctl_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(prctl_set_pdeathsig, signal.SIGTERM)
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    # A session of its own, so _stop can signal the server with all its children at once.
     with log.open("ab") as out:
         return subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 
-def _wait_for(check, what: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_for(
+    check: Callable[[], bool], what: str, process: subprocess.Popen[bytes], log: Path
+) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -59,11 +70,13 @@ def _wait_for(check, what: str, process: subprocess.Popen[bytes], log: Path) -> 
 def _stop(process: subprocess.Popen[bytes] | None) -> None:
     if process is None or process.poll() is not None:
         return
-    process.terminate()
+    # Signalling only Dovecot's master makes it wait a second for its children; signalling
+    # the whole group stops everything in milliseconds.
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
@@ -255,7 +268,11 @@ class DovecotServer:
     def append(
         self, user: str, messages: Iterable[bytes], folder: str = "INBOX", seen: bool = False
     ) -> list[int]:
-        """Append messages through IMAP and return their UIDs, in order."""
+        """Append messages through IMAP, creating the folder if needed; return their UIDs.
+
+        The UIDs are read from UIDNEXT before and after, so nothing else may append to the
+        folder meanwhile.
+        """
         flags = [b"\\Seen"] if seen else []
         with self.connect(user) as client:
             if not client.folder_exists(folder):
@@ -283,6 +300,7 @@ class DovecotServer:
         }
 
     def uidvalidity(self, user: str, folder: str = "INBOX") -> int:
+        """The folder's current UIDVALIDITY, as a client sees it."""
         with self.connect(user) as client:
             return client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
 
@@ -303,9 +321,12 @@ class DovecotServer:
             return 0
         killed = 0
         for pid in _children(self._process.pid):
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "imap":
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "imap":
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # the session ended by itself meanwhile
         return killed
 
 

@@ -39,6 +39,8 @@ class ImapSource:
 
     def open(self) -> ImapSource:
         """Connect, log in and select the folder; raises MailboxError."""
+        if self._client is not None:
+            return self
         s = self.settings
         with _translated(s, "connect"):
             client = IMAPClient(s.host, s.port, ssl=s.security == "ssl", timeout=s.timeout)
@@ -64,9 +66,7 @@ class ImapSource:
             self._client = None
 
     def __enter__(self) -> ImapSource:
-        if self._client is None:
-            self.open()
-        return self
+        return self.open()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()

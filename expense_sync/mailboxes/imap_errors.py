@@ -46,7 +46,7 @@ def translate(exc: BaseException, settings: ImapSettings, stage: Stage) -> Mailb
         if stage != "select":
             return MailboxError("server", f"El servidor {host} respondió con un error: {detail}")
         folder = settings.folder
-        if "NONEXISTENT" in detail or "doesn't exist" in detail.lower():
+        if "NONEXISTENT" in str(exc) or "doesn't exist" in str(exc).lower():
             return MailboxError("folder", f"La carpeta «{folder}» no existe en el buzón.")
         return MailboxError("folder", f"No se pudo abrir la carpeta «{folder}»: {detail}")
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -76,12 +76,14 @@ def translate(exc: BaseException, settings: ImapSettings, stage: Stage) -> Mailb
 
 
 def server_text(exc: BaseException, password: str) -> str:
-    """The server's own words from an imaplib error, minus byte-string noise and secrets."""
+    """The server's own words from an imaplib error, minus protocol noise and secrets."""
     text = str(exc)
-    quoted = re.search(r"b(['\"])(.*)\1", text)
+    quoted = re.search(r"b(['\"])(.*)\1", text)  # imaplib shows some replies as bytes reprs
     if quoted:
         text = quoted.group(2)
-    text = re.sub(r"\s*\(\d+\.\d+ \+ [\d.+ ]+secs\)", "", text)  # Dovecot's timing suffix
+    text = re.sub(r"^\w+ failed: ", "", text)  # IMAPClient's "select failed: " prefix
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)  # response codes such as [CANNOT]
+    text = re.sub(r"\s*\(\d+\.\d+ \+ [\d.+ ]+secs\)", "", text)  # Dovecot's timings
     if password:
         text = text.replace(password, "***")
     return text.strip()[:200]

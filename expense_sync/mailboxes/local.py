@@ -31,8 +31,7 @@ class LocalSource:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path).expanduser()
-        # Stable across runs and processes, and different for a different file.
-        self.uidvalidity = zlib.crc32(str(self.path.resolve()).encode()) or 1
+        self.uidvalidity = 0
         self._mailbox: mailbox.Mailbox | None = None
         self._keys: list[Key] = []
 
@@ -41,10 +40,16 @@ class LocalSource:
 
     def open(self) -> Self:
         """Index the messages; raises MailboxError(kind="folder") when the path is unusable."""
+        if self._mailbox is not None:
+            return self
         try:
             self._mailbox, self._keys = self._open_mailbox()
+            # Stable across runs for the same file, but a new export saved over the old one
+            # (a new inode) gets a new value, so its different order means a full rescan.
+            identity = f"{self.path.resolve()}\0{self.path.stat().st_ino}"
         except (OSError, mailbox.Error) as exc:
             raise self._error(exc) from exc
+        self.uidvalidity = zlib.crc32(identity.encode()) or 1
         return self
 
     def close(self) -> None:
@@ -53,9 +58,7 @@ class LocalSource:
             self._mailbox = None
 
     def __enter__(self) -> Self:
-        if self._mailbox is None:
-            self.open()
-        return self
+        return self.open()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
