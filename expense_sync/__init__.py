@@ -39,10 +39,11 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register one blueprint per feature."""
-    from . import accounts, auth, health
+    from . import accounts, auth, health, sync
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(sync.bp)
     app.register_blueprint(health.bp)
 
 

@@ -56,7 +56,7 @@ def create_user(email: str, password: str, *, admin: bool = False) -> User:
 def register():
     """Create an account and log it in."""
     if current_user.is_authenticated:
-        return redirect(url_for("accounts.index"))
+        return redirect(url_for("home"))
     form = RegisterForm()
     if form.validate_on_submit():
         if find_user(form.email.data):
@@ -79,7 +79,7 @@ def register():
 def login():
     """Log a user in after clearing any previous session."""
     if current_user.is_authenticated:
-        return redirect(url_for("accounts.index"))
+        return redirect(url_for("home"))
     form = LoginForm()
     if form.validate_on_submit():
         user = find_user(form.email.data)
@@ -109,4 +109,4 @@ def _safe_next(target: str | None) -> str:
     # Only same-site relative paths: an open redirect would make phishing easy.
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return url_for("accounts.index")
+    return url_for("home")

@@ -1,6 +1,9 @@
 """Command line: create-user, add-account, parse-emails, sync, export-expenses, demo."""
 
+import json
 import os
+import sys
+import time
 
 import click
 from flask import Flask
@@ -16,7 +19,8 @@ BANK_CHOICES = click.Choice(sorted(BANKS))
 
 def register(app: Flask) -> None:
     for command in (create_user_command, add_account_command, rotate_keys_command,
-                    seed_demo_command):
+                    seed_demo_command, sync_command, parse_emails_command,
+                    export_expenses_command):
         app.cli.add_command(command)
 
 
@@ -122,3 +126,110 @@ def seed_demo_command() -> None:
         db.session.add(account)
     db.session.commit()
     click.echo(f"demo user {DEMO_EMAIL} with {len(user.accounts)} accounts")
+
+
+@click.command("sync")
+@click.option("--user", "user_email", required=True, help="Whose accounts to sync.")
+@click.option("--wait", is_flag=True, help="Show progress until the sync ends.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final state as JSON.")
+@with_appcontext
+def sync_command(user_email: str, wait: bool, as_json: bool) -> None:
+    """Start a sync of all the user's accounts; exit 1 if it fails."""
+    from .sync import control
+
+    user = _user_or_exit(user_email)
+    try:
+        session = control.start(user)
+    except control.NoAccounts:
+        raise click.ClickException(f"{user_email} has no email accounts") from None
+    except control.QueueUnavailable:
+        raise click.ClickException("the job queue (Redis) is not reachable") from None
+    if not (wait or as_json):
+        click.echo(session.token)
+        return
+    state = _wait_for(session, show=wait and not as_json)
+    if as_json:
+        click.echo(json.dumps(state))
+    sys.exit(0 if state["status"] == "completed" else 1)
+
+
+def _wait_for(session, *, show: bool) -> dict:
+    from rq import Worker
+
+    from .extensions import get_queue, get_redis
+    from .progress import TERMINAL_STATES
+    from .sync import control
+
+    if not Worker.all(connection=get_redis(), queue=get_queue()):
+        click.echo("warning: no worker is running; start one with `python worker.py`",
+                   err=True)
+    while True:
+        db.session.expire_all()
+        db.session.refresh(session)
+        state = control.state(session)
+        if show:
+            _draw(state)
+        if state["status"] in TERMINAL_STATES:
+            if show:
+                click.echo(err=True)
+                for account in state["accounts"]:
+                    if account["error_message"]:
+                        click.echo(f"  {account['bank']}: {account['error_message']}", err=True)
+            return state
+        time.sleep(0.5)
+
+
+def _draw(state: dict) -> None:
+    width = 30
+    filled = width * state["progress_percentage"] // 100
+    eta = state["time_remaining_seconds"]
+    line = (f"[{'#' * filled}{'-' * (width - filled)}] {state['progress_percentage']:3d}% "
+            f"({state['processed_emails']}/{state['total_emails']}) "
+            f"{state['detected_expenses']} gastos, {state['error_count']} errores"
+            + (f", ~{eta}s" if eta is not None else "") + f" [{state['status']}]")
+    if sys.stderr.isatty():
+        click.echo("\r" + line.ljust(100), nl=False, err=True)
+    else:
+        click.echo(line, err=True)
+
+
+@click.command("parse-emails")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message.")
+@click.option("--own-address", multiple=True, help="The mailbox's address (trusts forwards).")
+def parse_emails_command(paths, as_json: bool, own_address) -> None:
+    """Parse .eml files, directories of them, or mbox files, and print each outcome."""
+    from .parsing import iter_messages, parse_message
+
+    for label, raw in iter_messages(paths):
+        outcome = parse_message(raw, own_addresses=own_address)
+        if as_json:
+            record = {"file": label, "message_id": outcome.message_id, **outcome.to_dict()}
+            click.echo(json.dumps(record, ensure_ascii=False))
+        elif outcome.transaction:
+            tx = outcome.transaction
+            click.echo(f"{label}: {tx.bank} {tx.kind} {tx.amount} {tx.currency} "
+                       f"{tx.merchant or ''} {tx.occurred_at.isoformat()}")
+        else:
+            click.echo(f"{label}: {outcome.status} ({outcome.reason})")
+
+
+@click.command("export-expenses")
+@click.option("--user", "user_email", required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@with_appcontext
+def export_expenses_command(user_email: str, fmt: str) -> None:
+    """Print every stored expense of a user as CSV or JSON lines."""
+    from .export import csv_chunks, json_lines
+    from .models import Expense
+
+    user = _user_or_exit(user_email)
+    expenses = db.session.scalars(
+        db.select(Expense).where(Expense.user_id == user.id)
+        .order_by(Expense.occurred_at, Expense.id)
+        .execution_options(yield_per=1000))
+    chunks = csv_chunks(expenses) if fmt == "csv" else json_lines(expenses)
+    out = click.get_text_stream("stdout", encoding="utf-8")
+    for chunk in chunks:
+        out.write(chunk)

@@ -39,7 +39,25 @@ def time_ago(value: datetime | None) -> str:
     )
 
 
+def remaining(seconds: int | None) -> str:
+    """Say how long a sync still needs, e.g. "Tiempo restante: ~3 minutos"."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return "Tiempo restante: menos de un minuto"
+    return f"Tiempo restante: ~{format_timedelta(seconds, threshold=1.1, locale=LOCALE)}"
+
+
+KINDS = {
+    "purchase": "Compra", "withdrawal": "Retiro", "transfer_out": "Transferencia enviada",
+    "transfer_in": "Transferencia recibida", "refund": "Devolución",
+}
+
+
+def kind_label(kind: str) -> str:
+    return KINDS.get(kind, kind)
+
+
 def register(app: Flask) -> None:
-    app.add_template_filter(money)
-    app.add_template_filter(local_datetime)
-    app.add_template_filter(time_ago)
+    for function in (money, local_datetime, time_ago, remaining, kind_label):
+        app.add_template_filter(function)

@@ -144,6 +144,10 @@ class Progress:
                                                 "data": payload}))
         return event_id
 
+    def last_event_id(self, token: str) -> str | None:
+        newest = self.redis.xrevrange(events_key(token), count=1)
+        return newest[0][0].decode() if newest else None
+
     # -- reads ----------------------------------------------------------------------------
 
     def snapshot(self, token: str) -> dict | None:
@@ -159,15 +163,20 @@ class Progress:
         *rows, samples = pipe.execute()
         accounts = [_account_state(account_id, _decode(row)) for account_id, row in
                     zip(ids, rows, strict=True)]
-        return build_state(session.get("status", "pending"), accounts,
-                           started_at_ms=int(session.get("started_at") or 0),
-                           samples=[s.decode() for s in samples])
+        state = build_state(session.get("status", "pending"), accounts,
+                            started_at_ms=int(session.get("started_at") or 0),
+                            samples=[s.decode() for s in samples])
+        state["published_at"] = int(session.get("published_at") or 0) or None
+        return state
 
     def events_after(self, token: str, last_id: str) -> list[tuple[str, dict]] | None:
         """Events newer than last_id, or None when last_id fell out of the kept window."""
         key = events_key(token)
         oldest = self.redis.xrange(key, count=1)
-        if not oldest or _id_tuple(oldest[0][0].decode()) > _id_tuple(last_id):
+        try:
+            if not oldest or _id_tuple(oldest[0][0].decode()) > _id_tuple(last_id):
+                return None
+        except ValueError:  # not an id we ever sent
             return None
         entries = self.redis.xrange(key, min=f"({last_id}", max="+")
         return [(entry_id.decode(), json.loads(fields[b"data"])) for entry_id, fields in
@@ -190,6 +199,7 @@ def build_state(status: str, accounts: list[dict], *, started_at_ms: int = 0,
             processed, total, started_at_ms / 1000 if started_at_ms else None, samples,
             now=now) if status == "running" else None,
         "accounts": accounts,
+        "published_at": None,
     }
 
 

@@ -39,7 +39,7 @@ def _nav_links(app: Flask) -> list[tuple[str, str]]:
 def _home():
     """Send users to their accounts and visitors to the login page."""
     if current_user.is_authenticated:
-        return redirect(url_for("accounts.index"))
+        return redirect(url_for("sync.index"))
     return redirect(url_for("auth.login"))
 
 

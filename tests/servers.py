@@ -353,3 +353,70 @@ def _batches(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
             batch = []
     if batch:
         yield batch
+
+
+class CuttingProxy:
+    """A TCP proxy that cuts a connection once the server has sent `cut_after` bytes on it.
+
+    A real network fault between a client and a real server: the client sees its
+    connection drop mid-response. Only the first such connection is cut; short
+    connections before it and every connection after it pass through untouched.
+    """
+
+    def __init__(self, target_port: int, cut_after: int) -> None:
+        import threading
+
+        self.target_port = target_port
+        self.cut_after = cut_after
+        self.cuts = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._stopped = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._stopped:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            limit = self.cut_after if self.cuts == 0 else None
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, server, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, limit), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, limit: int | None) -> None:
+        sent = 0
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if limit is not None and sent + len(data) > limit:
+                    sink.sendall(data[: limit - sent])
+                    self.cuts += 1
+                    break
+                sink.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def close(self) -> None:
+        self._stopped = True
+        self._listener.close()
+
+    def __enter__(self) -> CuttingProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,155 @@
+"""RQ entry points: `start_sync` counts every account, then one `sync_account` job each.
+
+Jobs take ids only, load what they need, and turn any failure into an explicit `failed`
+state with a user-readable reason before re-raising. The database holds the durable
+checkpoint (last UID and counts), committed with each batch, so a job that is killed and
+run again continues where the last commit left it.
+"""
+
+import logging
+
+from rq import Retry
+
+from .engine import AccountSync, SyncFailure, account_fields, count_account
+from .extensions import db, get_queue, get_redis
+from .models import SyncSession, SyncSessionAccount, now_utc
+from .progress import Progress, now_ms
+
+log = logging.getLogger(__name__)
+
+# A job whose worker or work-horse died runs again: after the dead job's lock has expired.
+KILLED_JOB_RETRY = Retry(max=5, interval=[10, 30, 60, 120, 300])
+JOB_TIMEOUT = 6 * 3600
+
+INTERNAL_ERROR = "Error interno al sincronizar esta cuenta; quedó registrado para revisión."
+
+
+def enqueue(func, *args) -> None:
+    get_queue().enqueue(func, *args, retry=KILLED_JOB_RETRY, job_timeout=JOB_TIMEOUT,
+                        failure_ttl=7 * 86400)
+
+
+def progress() -> Progress:
+    return Progress(get_redis())
+
+
+def seed_progress(session: SyncSession) -> None:
+    """Write the session's state to Redis from the database (first time, or after a restart)."""
+    started = session.started_at or session.created_at
+    progress().start_session(session.token, status=session.status,
+                             started_at_ms=int(started.timestamp() * 1000),
+                             accounts=[account_fields(row) for row in session.accounts])
+
+
+def start_sync(session_id: int) -> None:
+    """Count every account's new mail so the bar has a total, then queue one job per account."""
+    session = db.get_or_404(SyncSession, session_id)
+    if session.status != "pending":
+        return
+    session.status = "running"
+    session.started_at = now_utc()
+    db.session.commit()
+    seed_progress(session)
+    for row in session.accounts:
+        try:
+            row.total_emails = count_account(row.email_account)
+        except SyncFailure as failure:
+            fail_row(row, failure.kind, failure.message)
+        except Exception:
+            log.exception("counting account %s failed", row.email_account_id)
+            db.session.rollback()
+            fail_row(row, "server", INTERNAL_ERROR)
+        db.session.commit()
+        progress().update_account(session.token, row.email_account_id, **account_fields(row))
+    progress().publish(session.token, "state", force=True)
+    pending = [row for row in session.accounts if row.status == "pending"]
+    for row in pending:
+        enqueue(sync_account, session.id, row.id)
+    if not pending:
+        finalize(session)
+
+
+def sync_account(session_id: int, row_id: int) -> None:
+    """Sync one account of a session: scan, fetch in batches, parse, store, report."""
+    row = db.get_or_404(SyncSessionAccount, row_id)
+    session = row.sync_session
+    if row.sync_session_id != session_id or row.status in ("completed", "failed"):
+        return
+    if session.status not in ("running",):
+        return
+    if not progress().exists(session.token):
+        seed_progress(session)
+    try:
+        outcome = AccountSync(row, progress()).run()
+    except SyncFailure as failure:
+        fail_row(row, failure.kind, failure.message)
+        outcome = "failed"
+    except Exception:
+        db.session.rollback()
+        fail_row(row, "server", INTERNAL_ERROR)
+        finalize_if_done(session)
+        raise
+    if outcome in ("completed", "failed"):
+        finalize_if_done(session)
+
+
+def fail_row(row: SyncSessionAccount, kind: str, message: str) -> None:
+    """Mark an account of a session failed with a message the user can act on."""
+    row.status = "failed"
+    row.error_kind = kind
+    row.error_message = message
+    row.finished_at = now_utc()
+    db.session.commit()
+    token = row.sync_session.token
+    progress().update_account(token, row.email_account_id, **account_fields(row))
+    progress().publish(token, "state", force=True)
+
+
+def finalize_if_done(session: SyncSession) -> None:
+    """End the session once no account is left to sync."""
+    db.session.expire_all()
+    open_rows = db.session.scalar(
+        db.select(db.func.count()).select_from(SyncSessionAccount).where(
+            SyncSessionAccount.sync_session_id == session.id,
+            SyncSessionAccount.status.not_in(("completed", "failed")),
+        ))
+    if open_rows == 0:
+        finalize(session)
+
+
+def finalize(session: SyncSession) -> None:
+    """Record the final figures; only one caller wins the conditional update."""
+    rows = session.accounts
+    failed = [row for row in rows if row.status == "failed"]
+    status = "failed" if failed else "completed"
+    finished = now_utc()
+    won = db.session.execute(
+        db.update(SyncSession)
+        .where(SyncSession.id == session.id, SyncSession.status.in_(("running", "paused")))
+        .values(
+            status=status, finished_at=finished,
+            total_emails=sum(r.total_emails for r in rows),
+            processed_emails=sum(r.processed_emails for r in rows),
+            detected_expenses=sum(r.detected_expenses for r in rows),
+            error_count=sum(r.error_count for r in rows),
+            error_message="\n".join(f"{r.email_account.bank_name}: {r.error_message}"
+                                    for r in failed) or None,
+        )
+    ).rowcount
+    for row in rows:
+        if row.status == "completed":
+            row.email_account.last_synced_at = finished
+    db.session.commit()
+    if won:
+        progress().set_status(session.token, status, finished_at=now_ms())
+        progress().publish(session.token, "state", force=True)
+        progress().finish(session.token)
+        log.info("sync session %s %s", session.id, status)
+
+
+def resume_rows(session: SyncSession) -> None:
+    """Queue again every account that a pause stopped or that never started."""
+    for row in session.accounts:
+        if row.status in ("pending", "paused"):
+            enqueue(sync_account, session.id, row.id)
+

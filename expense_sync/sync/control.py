@@ -1,0 +1,115 @@
+"""Starting, pausing and resuming syncs, and reading a session's current state."""
+
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db, get_redis
+from ..jobs import enqueue, resume_rows, seed_progress, start_sync
+from ..models import ACTIVE_SYNC_STATES, SyncSession, SyncSessionAccount, User
+from ..progress import TERMINAL_STATES, Progress, build_state
+
+
+class NoAccounts(Exception):
+    """The user has no email account to sync."""
+
+
+class QueueUnavailable(Exception):
+    """The job queue (Redis) did not accept the sync."""
+
+
+def active_session(user_id: int) -> SyncSession | None:
+    return db.session.execute(
+        db.select(SyncSession).where(SyncSession.user_id == user_id,
+                                     SyncSession.status.in_(ACTIVE_SYNC_STATES))
+    ).scalar_one_or_none()
+
+
+def latest_session(user_id: int) -> SyncSession | None:
+    return db.session.execute(
+        db.select(SyncSession).where(SyncSession.user_id == user_id)
+        .order_by(SyncSession.created_at.desc(), SyncSession.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def last_completed(user_id: int) -> SyncSession | None:
+    return db.session.execute(
+        db.select(SyncSession).where(SyncSession.user_id == user_id,
+                                     SyncSession.status == "completed")
+        .order_by(SyncSession.finished_at.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def start(user: User) -> SyncSession:
+    """Start a sync of all the user's accounts, or return the one already running."""
+    existing = active_session(user.id)
+    if existing:
+        return existing
+    if not user.accounts:
+        raise NoAccounts()
+    session = SyncSession(user_id=user.id, status="pending")
+    session.accounts = [SyncSessionAccount(email_account=account) for account in user.accounts]
+    db.session.add(session)
+    try:
+        db.session.commit()
+    except IntegrityError:  # another request started one a moment ago
+        db.session.rollback()
+        return active_session(user.id)
+    try:
+        seed_progress(session)
+        Progress(get_redis()).publish(session.token, "state", force=True)
+        enqueue(start_sync, session.id)
+    except Exception as exc:
+        session.status = "failed"
+        session.error_message = "No se pudo iniciar: el servicio de tareas no responde."
+        db.session.commit()
+        raise QueueUnavailable() from exc
+    return session
+
+
+def pause(session: SyncSession) -> None:
+    """Ask the workers to stop after their current batch."""
+    if session.status != "running":
+        return
+    session.status = "paused"
+    db.session.commit()
+    _announce(session)
+
+
+def resume(session: SyncSession) -> None:
+    """Continue a paused sync from its checkpoints."""
+    if session.status != "paused":
+        return
+    session.status = "running"
+    db.session.commit()
+    _announce(session)
+    resume_rows(session)
+
+
+def _announce(session: SyncSession) -> None:
+    progress = Progress(get_redis())
+    if not progress.exists(session.token):
+        seed_progress(session)
+    progress.set_status(session.token, session.status)
+    progress.publish(session.token, "state", force=True)
+
+
+def state(session: SyncSession) -> dict:
+    """The session's state as status.json gives it: Redis while it runs, else the database."""
+    if session.status not in TERMINAL_STATES:
+        snapshot = Progress(get_redis()).snapshot(session.token)
+        if snapshot is not None:
+            return snapshot
+    return database_state(session)
+
+
+def database_state(session: SyncSession) -> dict:
+    """Build the state from the durable rows (after a Redis restart or once finished)."""
+    accounts = [{
+        "id": row.email_account_id, "bank": row.email_account.bank_name,
+        "status": row.status, "processed_emails": row.processed_emails,
+        "total_emails": row.total_emails, "progress_percentage": row.progress_percentage,
+        "detected_expenses": row.detected_expenses, "error_count": row.error_count,
+        "error_kind": row.error_kind, "error_message": row.error_message,
+    } for row in session.accounts]
+    started = session.started_at or session.created_at
+    return build_state(session.status, accounts,
+                       started_at_ms=int(started.timestamp() * 1000))

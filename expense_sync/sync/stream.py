@@ -1,0 +1,108 @@
+"""GET /sync_sessions/<token>/stream: Server-Sent Events carrying the widget fragment."""
+
+import json
+import logging
+import queue
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from flask import Response, abort, current_app, render_template, request, stream_with_context
+from flask_login import current_user
+
+from ..events import RESYNC, get_hub
+from ..extensions import db, get_redis, limiter
+from ..progress import TERMINAL_STATES, Progress
+from . import bp, control
+from .views import own_session, widget_context
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15
+
+
+def _stream_key() -> str:
+    return f"stream:{current_user.id}" if current_user.is_authenticated else "anonymous"
+
+
+def _same_origin() -> bool:
+    origin = request.headers.get("Origin")
+    if not origin:
+        return True
+    parts = urlsplit(origin)
+    return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
+
+
+@bp.get("/sync_sessions/<token>/stream")
+@limiter.limit("10 per minute", key_func=_stream_key)
+def stream(token: str):
+    """Stream the widget: the current state first, then every update, until the end."""
+    if not _same_origin():
+        log.info("stream refused: foreign origin user=%s ip=%s", current_user.id,
+                 request.remote_addr)
+        abort(403)
+    session = own_session(token)
+    log.info("stream opened user=%s ip=%s", current_user.id, request.remote_addr)
+    context = widget_context(session)
+    context.pop("state")
+    last_event_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    hub = get_hub(current_app._get_current_object())
+    inbox = hub.subscribe(token)  # before reading the snapshot, so nothing falls between
+
+    def render(state: dict) -> str:
+        return render_template("sync/_widget.html", state=state, **context)
+
+    def generate() -> Iterator[str]:
+        progress = Progress(get_redis())
+        try:
+            sent, done = yield from _catch_up(progress, session, token, last_event_id, render)
+            while not done:
+                try:
+                    item = inbox.get(timeout=HEARTBEAT_SECONDS)
+                except queue.Empty:
+                    yield ": heartbeat\n\n"
+                    continue
+                if item is RESYNC:
+                    sent, done = yield from _catch_up(progress, session, token, sent, render)
+                    continue
+                event_id, data = item
+                if sent and _newer(sent, event_id) is False:
+                    continue
+                payload = json.loads(data)
+                yield from _event(event_id, payload, render)
+                sent = event_id
+                done = payload["state"]["status"] in TERMINAL_STATES
+        finally:
+            hub.unsubscribe(token, inbox)
+
+    return Response(stream_with_context(generate()), mimetype="text/event-stream", headers={
+        "Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no",
+    })
+
+
+def _catch_up(progress, session, token, last_id, render):
+    """Replay what a client missed, or send the full state; returns (last id, finished)."""
+    replay = progress.events_after(token, last_id) if last_id else None
+    if replay:
+        for event_id, payload in replay:
+            yield from _event(event_id, payload, render)
+        return replay[-1][0], replay[-1][1]["state"]["status"] in TERMINAL_STATES
+    db.session.refresh(session)
+    state = control.state(session)
+    event_id = progress.last_event_id(token) or "0-0"
+    yield from _event(event_id, {"kind": "snapshot", "message": None, "state": state}, render)
+    return event_id, state["status"] in TERMINAL_STATES
+
+
+def _event(event_id: str, payload: dict, render) -> Iterator[str]:
+    html = render(payload["state"])
+    lines = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
+    yield f"id: {event_id}\nevent: widget\n{lines}\n"
+    if payload.get("message"):
+        yield f"event: toast\ndata: {payload['message']}\n\n"
+
+
+def _newer(previous: str, current: str) -> bool | None:
+    try:
+        return tuple(map(int, current.split("-"))) > tuple(map(int, previous.split("-")))
+    except ValueError:
+        return None

@@ -1,0 +1,326 @@
+// Keeps the sync widget live. One tab per browser holds the event stream (a Web Lock decides
+// which) and shares every update with the other tabs (BroadcastChannel), so any number of
+// tabs stay live within HTTP/1.1's six connections per site. Whenever the stream is down,
+// polling the status fragment takes over. All HTML comes rendered from the server.
+(function () {
+  "use strict";
+
+  var MAX_FAILURES = 5;
+  var MAX_DELAY = 30000;
+  var FIRST_BYTE_TIMEOUT = 8000;   // a buffering proxy shows up as silence
+  var SILENCE_TIMEOUT = 40000;     // the server sends a heartbeat every 15 s
+  var FOLLOWER_WATCHDOG = 20000;
+  var POLL_FAST = 2000;
+  var POLL_SLOW = 10000;
+  var TERMINAL = ["completed", "failed"];
+
+  function toast(text, kind) {
+    var box = document.getElementById("toasts");
+    if (!box || !text) return;
+    var item = document.createElement("div");
+    item.className = "toast toast-" + (kind || "info");
+    item.setAttribute("role", "status");
+    item.textContent = text;
+    box.appendChild(item);
+    setTimeout(function () { item.remove(); }, 5000);
+  }
+
+  function WidgetController(widget) {
+    this.token = widget.dataset.token;
+    this.statusUrl = widget.dataset.statusUrl;
+    this.streamUrl = widget.dataset.streamUrl;
+    this.failures = 0;
+    this.timers = {};
+    this.lastEventId = null;
+    this.pending = null;
+    this.leader = false;
+    this.stopped = false;
+    this.connection = "idle";
+    this.pollDelay = POLL_FAST;
+    this.listeners = [];
+    this.channel = "BroadcastChannel" in window ? new BroadcastChannel("sync-" + this.token) : null;
+    if (this.channel) this.channel.onmessage = this.onShared.bind(this);
+    this.listen(document, "visibilitychange", this.onVisibility.bind(this));
+    this.listen(window, "online", this.onOnline.bind(this));
+    this.listen(window, "offline", this.onOffline.bind(this));
+    var retry = document.getElementById("sync-connection-retry");
+    if (retry) this.listen(retry, "click", this.retryNow.bind(this));
+    window.syncWidget = this;   // lets tests and the benchmark observe the controller
+    this.elect();
+  }
+
+  WidgetController.prototype.listen = function (target, name, handler) {
+    target.addEventListener(name, handler);
+    this.listeners.push([target, name, handler]);
+  };
+
+  WidgetController.prototype.widget = function () {
+    return document.getElementById("sync-widget");
+  };
+
+  WidgetController.prototype.status = function () {
+    var progress = document.getElementById("sync-progress");
+    return progress ? progress.dataset.status : null;
+  };
+
+  WidgetController.prototype.elect = function () {
+    var self = this;
+    if (!navigator.locks) { this.lead(); return; }
+    this.lockAbort = new AbortController();
+    navigator.locks.request("sync-stream-" + this.token, { signal: this.lockAbort.signal },
+      function () { return self.lead(); }).catch(function () {});
+    this.watchFollower();
+  };
+
+  // Resolves when this tab stops leading, which releases the lock to the next tab.
+  WidgetController.prototype.lead = function () {
+    var self = this;
+    this.leader = true;
+    clearTimeout(this.timers.follower);
+    return new Promise(function (resolve) {
+      self.releaseLead = resolve;
+      self.connect();
+    });
+  };
+
+  WidgetController.prototype.watchFollower = function () {
+    var self = this;
+    clearTimeout(this.timers.follower);
+    if (this.leader || this.stopped) return;
+    this.timers.follower = setTimeout(function () {
+      // No word from the leading tab for a while: check for ourselves.
+      self.pollOnce().then(function () { self.watchFollower(); });
+    }, FOLLOWER_WATCHDOG);
+  };
+
+  WidgetController.prototype.connect = function () {
+    var self = this;
+    if (this.stopped) return;
+    if (navigator.onLine === false) { this.onOffline(); return; }
+    this.abortStream();
+    var abort = new AbortController();
+    this.streamAbort = abort;
+    var headers = { "Accept": "text/event-stream" };
+    if (this.lastEventId) headers["Last-Event-ID"] = this.lastEventId;
+    this.armSilence(FIRST_BYTE_TIMEOUT);
+    fetch(this.streamUrl, { headers: headers, signal: abort.signal, credentials: "same-origin",
+                            cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
+        return self.read(response.body.getReader(), abort);
+      })
+      .then(function () {
+        if (abort.signal.aborted) return;
+        if (TERMINAL.indexOf(self.status()) !== -1) self.finish(); else self.fail();
+      })
+      .catch(function () { if (!abort.signal.aborted) self.fail(); });
+  };
+
+  WidgetController.prototype.read = function (reader, abort) {
+    var self = this;
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done || abort.signal.aborted) return;
+        self.armSilence(SILENCE_TIMEOUT);
+        buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, "\n");
+        var end;
+        while ((end = buffer.indexOf("\n\n")) !== -1) {
+          self.dispatch(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+        return pump();
+      });
+    }
+    return pump();
+  };
+
+  WidgetController.prototype.dispatch = function (block) {
+    var id = null, type = "message", data = [];
+    block.split("\n").forEach(function (line) {
+      if (line.charAt(0) === ":") return;
+      var colon = line.indexOf(":");
+      var field = colon === -1 ? line : line.slice(0, colon);
+      var value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "id") id = value;
+      else if (field === "event") type = value;
+      else if (field === "data") data.push(value);
+    });
+    if (!data.length) return;
+    if (id) this.lastEventId = id;
+    this.setConnection("live");
+    if (type === "widget") this.share({ type: "widget", html: data.join("\n") });
+    else if (type === "toast") this.share({ type: "toast", text: data.join("\n") });
+  };
+
+  WidgetController.prototype.share = function (message) {
+    this.onShared({ data: message });
+    if (this.channel) this.channel.postMessage(message);
+  };
+
+  WidgetController.prototype.onShared = function (event) {
+    var message = event.data;
+    if (!this.leader) this.watchFollower();
+    if (message.type === "toast") { if (!document.hidden) toast(message.text, "warning"); return; }
+    if (message.type !== "widget") return;
+    if (document.hidden) { this.pending = message.html; return; }
+    this.apply(message.html);
+  };
+
+  WidgetController.prototype.apply = function (html) {
+    var widget = this.widget();
+    if (!widget) return;
+    Idiomorph.morph(widget, html, { morphStyle: "outerHTML" });
+    htmx.process(this.widget());
+    if (TERMINAL.indexOf(this.status()) !== -1) this.finish();
+  };
+
+  WidgetController.prototype.armSilence = function (ms) {
+    var self = this;
+    clearTimeout(this.timers.silence);
+    this.timers.silence = setTimeout(function () {
+      self.abortStream();
+      self.fail();
+    }, ms);
+  };
+
+  WidgetController.prototype.abortStream = function () {
+    clearTimeout(this.timers.silence);
+    if (this.streamAbort) this.streamAbort.abort();
+    this.streamAbort = null;
+  };
+
+  WidgetController.prototype.fail = function () {
+    var self = this;
+    if (this.stopped) return;
+    this.abortStream();
+    this.failures += 1;
+    this.startPolling();
+    if (this.failures >= MAX_FAILURES) { this.setConnection("lost"); return; }
+    this.setConnection("reconnecting");
+    var delay = Math.min(Math.pow(2, this.failures) * 1000 + Math.random() * 1000, MAX_DELAY);
+    clearTimeout(this.timers.reconnect);
+    this.timers.reconnect = setTimeout(function () { self.connect(); }, delay);
+  };
+
+  WidgetController.prototype.retryNow = function () {
+    this.failures = 0;
+    clearTimeout(this.timers.reconnect);
+    this.setConnection("reconnecting");
+    this.connect();
+  };
+
+  WidgetController.prototype.startPolling = function () {
+    var self = this;
+    if (this.timers.poll || this.stopped) return;
+    this.pollDelay = POLL_FAST;
+    function tick() {
+      self.pollOnce().then(function () {
+        if (self.stopped || self.connection === "live") { self.timers.poll = null; return; }
+        self.pollDelay = self.status() === "running" ? POLL_FAST
+          : Math.min(self.pollDelay * 1.5, POLL_SLOW);
+        self.timers.poll = setTimeout(tick, self.pollDelay);
+      });
+    }
+    this.timers.poll = setTimeout(tick, 0);
+  };
+
+  WidgetController.prototype.stopPolling = function () {
+    clearTimeout(this.timers.poll);
+    this.timers.poll = null;
+  };
+
+  WidgetController.prototype.pollOnce = function () {
+    var self = this;
+    return fetch(this.statusUrl, { headers: { "HX-Request": "true" }, credentials: "same-origin",
+                                   cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) { self.share({ type: "widget", html: html }); })
+      .catch(function () {});
+  };
+
+  WidgetController.prototype.setConnection = function (state) {
+    if (state === this.connection) return;
+    var previous = this.connection;
+    this.connection = state;
+    if (state === "live") {
+      this.failures = 0;
+      this.stopPolling();
+      if (previous === "reconnecting" || previous === "lost" || previous === "offline") {
+        toast("Conexión restablecida", "success");
+      }
+    } else if (state === "reconnecting" && previous === "live") {
+      toast("Se perdió la conexión en vivo; reconectando...", "warning");
+    } else if (state === "lost") {
+      toast("Conexión perdida; se actualizará cada pocos segundos", "error");
+    }
+    var box = document.getElementById("sync-connection");
+    if (!box) return;
+    var messages = { reconnecting: "Reconectando...", lost: "Conexión perdida",
+                     offline: "Sin conexión" };
+    box.hidden = !messages[state];
+    box.dataset.state = state;
+    box.className = "mt-2 rounded-lg px-4 py-2 border text-sm " + (state === "lost"
+      ? "bg-rose-50 border-rose-200 text-rose-700" : "bg-amber-50 border-amber-200 text-amber-800");
+    document.getElementById("sync-connection-message").textContent = messages[state] || "";
+    document.getElementById("sync-connection-retry").hidden = state !== "lost";
+  };
+
+  WidgetController.prototype.onVisibility = function () {
+    if (document.hidden || this.stopped) return;
+    if (this.pending) { var html = this.pending; this.pending = null; this.apply(html); }
+    if (!this.leader) this.pollOnce();
+  };
+
+  WidgetController.prototype.onOffline = function () {
+    if (this.stopped) return;
+    this.abortStream();
+    this.stopPolling();
+    clearTimeout(this.timers.reconnect);
+    this.setConnection("offline");
+  };
+
+  WidgetController.prototype.onOnline = function () {
+    if (this.stopped) return;
+    this.setConnection("reconnecting");
+    this.failures = 0;
+    if (this.leader) this.connect(); else this.pollOnce();
+  };
+
+  WidgetController.prototype.finish = function () {
+    if (this.connection !== "idle") this.setConnection("done");
+    this.destroy();
+  };
+
+  WidgetController.prototype.destroy = function () {
+    this.stopped = true;
+    this.abortStream();
+    this.stopPolling();
+    Object.keys(this.timers).forEach(function (name) { clearTimeout(this.timers[name]); }, this);
+    this.listeners.forEach(function (entry) { entry[0].removeEventListener(entry[1], entry[2]); });
+    this.listeners = [];
+    if (this.releaseLead) this.releaseLead();
+    if (this.lockAbort) this.lockAbort.abort();
+    if (this.channel) { this.channel.close(); this.channel = null; }
+    if (window.syncWidget === this) window.syncWidget = null;
+  };
+
+  var current = null;
+
+  // (Re)attach after the page loads and after htmx swaps in a widget for a new session.
+  function attach() {
+    var widget = document.getElementById("sync-widget");
+    var token = widget && widget.dataset.active === "true" ? widget.dataset.token : null;
+    if (current && current.token === token && !current.stopped) return;
+    if (current) current.destroy();
+    current = token ? new WidgetController(widget) : null;
+  }
+
+  document.addEventListener("DOMContentLoaded", attach);
+  document.addEventListener("htmx:afterSettle", attach);
+  window.addEventListener("pagehide", function () { if (current) current.destroy(); });
+})();
