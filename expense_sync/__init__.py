@@ -1,5 +1,7 @@
 """expense_sync: bank notification emails turned into a live record of expenses."""
 
+from pathlib import Path
+
 from flask import Flask
 
 from . import config as config_module
@@ -16,6 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     config_module.check_production(app.config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)  # the SQLite default lives here
 
     register_extensions(app)
     register_blueprints(app)
@@ -47,7 +50,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
 
 
-def _root():
-    from pathlib import Path
-
+def _root() -> Path:
     return Path(__file__).resolve().parent.parent

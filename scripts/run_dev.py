@@ -53,7 +53,14 @@ def flask(*args: str, env: dict) -> None:
     subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, check=True)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C in a terminal, or SIGTERM from a supervisor: stop everything we started.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     processes: list[subprocess.Popen] = []
     env = dict(os.environ)
     port = env.setdefault("PORT", "5000")

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from ..events import RESYNC, get_hub
 from ..extensions import db, get_redis, limiter
+from ..models import SyncSession
 from ..progress import TERMINAL_STATES, Progress
 from . import bp, control
 from .views import own_session, widget_context
@@ -44,6 +45,9 @@ def stream(token: str):
     log.info("stream opened user=%s ip=%s", current_user.id, request.remote_addr)
     context = widget_context(session)
     context.pop("state")
+    session_id = session.id
+    # A stream lives for minutes: give its database connection back to the pool now.
+    db.session.close()
     last_event_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     hub = get_hub(current_app._get_current_object())
     inbox = hub.subscribe(token)  # before reading the snapshot, so nothing falls between
@@ -54,7 +58,7 @@ def stream(token: str):
     def generate() -> Iterator[str]:
         progress = Progress(get_redis())
         try:
-            sent, done = yield from _catch_up(progress, session, token, last_event_id, render)
+            sent, done = yield from _catch_up(progress, session_id, token, last_event_id, render)
             while not done:
                 try:
                     item = inbox.get(timeout=HEARTBEAT_SECONDS)
@@ -62,7 +66,7 @@ def stream(token: str):
                     yield ": heartbeat\n\n"
                     continue
                 if item is RESYNC:
-                    sent, done = yield from _catch_up(progress, session, token, sent, render)
+                    sent, done = yield from _catch_up(progress, session_id, token, sent, render)
                     continue
                 event_id, data = item
                 if sent and _newer(sent, event_id) is False:
@@ -79,15 +83,19 @@ def stream(token: str):
     })
 
 
-def _catch_up(progress, session, token, last_id, render):
+def _catch_up(progress, session_id, token, last_id, render):
     """Replay what a client missed, or send the full state; returns (last id, finished)."""
     replay = progress.events_after(token, last_id) if last_id else None
     if replay:
         for event_id, payload in replay:
             yield from _event(event_id, payload, render)
         return replay[-1][0], replay[-1][1]["state"]["status"] in TERMINAL_STATES
-    db.session.refresh(session)
-    state = control.state(session)
+    state = progress.snapshot(token)
+    if state is None or state["status"] in TERMINAL_STATES:
+        try:
+            state = control.state(db.session.get(SyncSession, session_id))
+        finally:
+            db.session.close()
     event_id = progress.last_event_id(token) or "0-0"
     yield from _event(event_id, {"kind": "snapshot", "message": None, "state": state}, render)
     return event_id, state["status"] in TERMINAL_STATES
