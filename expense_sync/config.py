@@ -35,6 +35,10 @@ def from_environment(instance_path: str, env: dict[str, str] | None = None) -> d
         "ENCRYPTION_KEYS": [k.strip() for k in keys.split(",") if k.strip()]
         or [DEV_ENCRYPTION_KEY],
         "RQ_QUEUE": env.get("RQ_QUEUE", "sync"),
+        # Seconds before RQ runs a killed job again; a dead job's account lock lasts 30 s,
+        # but the same job takes its own lock back at once.
+        "JOB_RETRY_INTERVALS": [int(s) for s in env.get("JOB_RETRY_INTERVALS",
+                                                        "10,30,60,120,300").split(",")],
         "LOCAL_MAILBOX_ROOT": env.get("LOCAL_MAILBOX_ROOT", str(Path(instance_path) / "mailboxes")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -43,6 +47,10 @@ def from_environment(instance_path: str, env: dict[str, str] | None = None) -> d
         "REMEMBER_COOKIE_HTTPONLY": True,
         "PREFERRED_URL_SCHEME": "https" if mode == "production" else "http",
         "WTF_CSRF_TIME_LIMIT": None,
+        # Prometheus scrapers send `Authorization: Bearer <METRICS_TOKEN>`; unset: admins only.
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        "LOG_FORMAT": env.get("LOG_FORMAT", "json" if mode == "production" else "text"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
     }
 
 

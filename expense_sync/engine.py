@@ -56,6 +56,14 @@ def account_fields(row: SyncSessionAccount) -> dict:
             "error_message": row.error_message}
 
 
+def seed_progress(session: SyncSession) -> None:
+    """Write the session's state to Redis from the database (first time, or after a restart)."""
+    started = session.started_at or session.created_at
+    Progress(get_redis()).start_session(session.token, status=session.status,
+                             started_at_ms=int(started.timestamp() * 1000),
+                             accounts=[account_fields(row) for row in session.accounts])
+
+
 def _transient(exc: BaseException) -> bool:
     return isinstance(exc, MailboxError) and exc.transient
 
@@ -175,14 +183,21 @@ class AccountSync:
         db.session.commit()
         self._report("state")
 
-    def _paused(self) -> bool:
-        status = db.session.scalar(
+    def _session_status(self) -> str:
+        return db.session.scalar(
             db.select(SyncSession.status).where(SyncSession.id == self.session.id))
-        if status != "paused":
+
+    def _paused(self) -> bool:
+        if self._session_status() != "paused":
             return False
         self.row.status = "paused"
         db.session.commit()
         self._report("state")
+        if self._session_status() == "running":  # resumed meanwhile: this job goes on
+            self.row.status = "processing"
+            db.session.commit()
+            self._report("state")
+            return False
         return True
 
     def _refresh_lock(self) -> None:
@@ -192,6 +207,8 @@ class AccountSync:
             self.lock.acquire(blocking=False)
 
     def _report(self, kind: str = "progress") -> None:
+        if not self.progress.exists(self.token):  # Redis restarted: rebuild from the database
+            seed_progress(self.session)
         self.progress.update_account(self.token, self.account.id, **account_fields(self.row))
         self.progress.publish(self.token, kind, force=kind != "progress")
 

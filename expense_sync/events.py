@@ -28,6 +28,8 @@ class Hub:
         self._subscribers: dict[str, set[queue.SimpleQueue]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._pubsub = None
+        self._closed = False
         self.connected = threading.Event()
 
     def subscribe(self, token: str) -> queue.SimpleQueue:
@@ -65,14 +67,23 @@ class Hub:
         for inbox in inboxes:
             inbox.put(RESYNC)
 
+    def close(self) -> None:
+        """Stop the reader (tests and shutdown); subscribers simply stop receiving."""
+        self._closed = True
+        if self._pubsub is not None:
+            try:
+                self._pubsub.connection.disconnect()
+            except Exception:  # already gone
+                pass
+
     def _run(self) -> None:
         delay = 0.1
         first = True
-        while True:
+        while not self._closed:
             client = redis.Redis.from_url(self._url, socket_keepalive=True,
                                           health_check_interval=10)
             try:
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)
                 self.connected.set()
                 if not first:
@@ -81,8 +92,10 @@ class Hub:
                 for message in pubsub.listen():
                     event = json.loads(message["data"])
                     self._deliver(event["token"], (event["id"], event["data"]))
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            except Exception as exc:  # the reader must outlive any failure: log and reconnect
                 self.connected.clear()
+                if self._closed:
+                    return
                 log.warning("event reader lost Redis (%s); reconnecting", type(exc).__name__)
                 first = False
                 time.sleep(delay)

@@ -8,44 +8,59 @@ run again continues where the last commit left it.
 
 import logging
 
-from rq import Retry
+from flask import current_app
+from rq import Callback, Retry
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from .engine import AccountSync, SyncFailure, account_fields, count_account
+from .engine import AccountSync, SyncFailure, account_fields, count_account, seed_progress
 from .extensions import db, get_queue, get_redis
 from .models import SyncSession, SyncSessionAccount, now_utc
 from .progress import Progress, now_ms
 
 log = logging.getLogger(__name__)
 
-# A job whose worker or work-horse died runs again: after the dead job's lock has expired.
-KILLED_JOB_RETRY = Retry(max=5, interval=[10, 30, 60, 120, 300])
 JOB_TIMEOUT = 6 * 3600
+JOB_RETRIES = 5
 
 INTERNAL_ERROR = "Error interno al sincronizar esta cuenta; quedó registrado para revisión."
 
 
 def enqueue(func, *args) -> None:
-    get_queue().enqueue(func, *args, retry=KILLED_JOB_RETRY, job_timeout=JOB_TIMEOUT,
-                        failure_ttl=7 * 86400)
+    """Queue a job; one whose worker or work-horse died runs again (RQ's Retry)."""
+    intervals = current_app.config["JOB_RETRY_INTERVALS"]
+    get_queue().enqueue(func, *args, retry=Retry(max=JOB_RETRIES, interval=intervals),
+                        job_timeout=JOB_TIMEOUT, failure_ttl=7 * 86400,
+                        on_failure=Callback(job_failed))
+
+
+def job_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """Once RQ gives up on a job, its account (or session) fails with a clear reason."""
+    if job.retries_left:
+        return  # RQ runs it again
+    if job.func_name.endswith("sync_account"):
+        row = db.session.get(SyncSessionAccount, job.args[1])
+        if row is not None and row.status not in ("completed", "failed"):
+            fail_row(row, "server", INTERNAL_ERROR)
+            finalize_if_done(row.sync_session)
+    elif job.func_name.endswith("start_sync"):
+        session = db.session.get(SyncSession, job.args[0])
+        if session is not None:
+            for row in session.accounts:
+                if row.status not in ("completed", "failed"):
+                    fail_row(row, "server", INTERNAL_ERROR)
+            finalize_if_done(session)
 
 
 def progress() -> Progress:
     return Progress(get_redis())
 
 
-def seed_progress(session: SyncSession) -> None:
-    """Write the session's state to Redis from the database (first time, or after a restart)."""
-    started = session.started_at or session.created_at
-    progress().start_session(session.token, status=session.status,
-                             started_at_ms=int(started.timestamp() * 1000),
-                             accounts=[account_fields(row) for row in session.accounts])
-
-
 def start_sync(session_id: int) -> None:
     """Count every account's new mail so the bar has a total, then queue one job per account."""
     session = db.get_or_404(SyncSession, session_id)
-    if session.status != "pending":
-        return
+    if session.status not in ("pending", "running"):
+        return  # paused or over; a retry after a kill while running counts again
     session.status = "running"
     session.started_at = now_utc()
     db.session.commit()
@@ -153,3 +168,35 @@ def resume_rows(session: SyncSession) -> None:
         if row.status in ("pending", "paused"):
             enqueue(sync_account, session.id, row.id)
 
+
+
+def reconcile() -> int:
+    """Queue again the work of running sessions that no queued or running job holds.
+
+    Jobs vanish when Redis restarts without persistence, and a resume can race with a job
+    that is just stopping; the database says what is still owed. Returns jobs queued.
+    """
+    queue = get_queue()
+    alive = set()
+    for registry in (StartedJobRegistry(queue=queue), ScheduledJobRegistry(queue=queue)):
+        alive.update(registry.get_job_ids())
+    alive.update(queue.get_job_ids())
+    held = {tuple(job.args) for job in Job.fetch_many(list(alive), connection=queue.connection)
+            if job is not None}
+    queued = 0
+    sessions = db.session.scalars(
+        db.select(SyncSession).where(SyncSession.status.in_(("pending", "running")))).all()
+    for session in sessions:
+        if session.status == "pending":
+            if (session.id,) not in held:
+                enqueue(start_sync, session.id)
+                queued += 1
+            continue
+        for row in session.accounts:
+            if row.status in ("pending", "processing", "paused") and (
+                    (session.id, row.id) not in held):
+                enqueue(sync_account, session.id, row.id)
+                queued += 1
+    if queued:
+        log.warning("re-queued %d lost sync jobs", queued)
+    return queued

@@ -1,5 +1,7 @@
 """The RQ worker class the `worker` process runs, and the Redis connection it uses."""
 
+import logging
+
 from flask import Flask
 from redis import Redis
 from redis.backoff import ExponentialBackoff
@@ -8,6 +10,7 @@ from redis.retry import Retry
 from rq import Queue, Worker
 
 from .extensions import db
+from .jobs import reconcile
 
 
 def redis_connection(url: str) -> Redis:
@@ -24,6 +27,16 @@ class AppWorker(Worker):
     """Runs each job in a forked work-horse, inside the app, with its own DB connections."""
 
     app: Flask
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        with self.app.app_context():
+            try:
+                reconcile()
+            except Exception:  # maintenance must never stop the worker
+                logging.getLogger(__name__).exception("reconcile failed")
+            finally:
+                db.session.remove()
 
     def main_work_horse(self, job, queue):
         with self.app.app_context():

@@ -97,6 +97,8 @@ def app(request, redis_url, redis_client, tmp_path):
         else:
             _upgrade()
     yield app
+    if "event_hub" in app.extensions:
+        app.extensions["event_hub"].close()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

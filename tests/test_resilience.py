@@ -1,0 +1,170 @@
+"""Real worker processes killed with SIGKILL, and Redis restarted, in the middle of a sync."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from servers import RedisServer, _children
+from test_sync import imap_account, load, new_imap_user
+
+from expense_sync import create_app
+from expense_sync.auth import create_user
+from expense_sync.demo import generate_notifications
+from expense_sync.extensions import db, get_queue
+from expense_sync.models import Expense
+from expense_sync.progress import TERMINAL_STATES
+from expense_sync.sync import control
+
+ROOT = Path(__file__).resolve().parents[1]
+CR = ZoneInfo("America/Costa_Rica")
+MESSAGES = 1500
+
+
+@pytest.fixture
+def own_redis():
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def stack(app, own_redis):
+    """The app on its own Redis, and a way to start real `python worker.py` processes."""
+    stack_app = create_app({**app.config, "REDIS_URL": own_redis.url,
+                            "RATELIMIT_STORAGE_URI": own_redis.url})
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": own_redis.url, "JOB_RETRY_INTERVALS": "0", "EXPENSE_SYNC_ENV": "test"}
+    workers = []
+
+    def start_worker() -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        workers.append(process)
+        return process
+
+    stack_app.start_worker = start_worker
+    yield stack_app
+    for process in workers:
+        kill_tree(process.pid)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a worker and everything it forked (its work-horse has its own group)."""
+    pids = [pid]
+    for parent in pids:
+        pids.extend(_children(parent))
+    for target in pids:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for target in pids:
+        try:
+            os.waitpid(target, 0)
+        except ChildProcessError:
+            pass
+
+
+def mailbox_with_notifications(dovecot, seed: int):
+    generated = list(generate_notifications(MESSAGES, seed=seed, to_address="x@example.cr"))
+    mailbox = new_imap_user(dovecot, [g.raw for g in generated])
+    expected = {identity(e["bank"], e["kind"], e["amount"], e["currency"], e["reference"],
+                         e["occurred_at"])
+                for e in (g.expected for g in generated) if e["status"] == "transaction"}
+    return mailbox, expected
+
+
+def identity(*fields) -> tuple:
+    """What makes a transaction itself: two withdrawals of the same amount differ in time."""
+    return tuple(str(field) for field in fields)
+
+
+def stored(user_id: int) -> list[tuple]:
+    db.session.expire_all()
+    return [identity(e.bank, e.kind, f"{e.amount:.2f}", e.currency, e.reference,
+                     e.occurred_at.astimezone(CR).isoformat())
+            for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))]
+
+
+def start_sync(stack, dovecot, mailbox) -> tuple[int, str]:
+    with stack.app_context():
+        user = create_user(f"{uuid.uuid4().hex[:8]}@example.cr", "x" * 12)
+        db.session.flush()
+        imap_account(user.id, dovecot, mailbox)
+        db.session.commit()
+        return user.id, control.start(user).token
+
+
+def wait_for_end(stack, token, timeout=90) -> dict:
+    deadline = time.monotonic() + timeout
+    with stack.app_context():
+        while time.monotonic() < deadline:
+            state = control.state(load(token))
+            if state["status"] in TERMINAL_STATES:
+                return state
+            time.sleep(0.2)
+    raise AssertionError(f"sync did not end in {timeout} s: {state}")
+
+
+def wait_for_progress(stack, token, minimum=1, timeout=30) -> None:
+    deadline = time.monotonic() + timeout
+    with stack.app_context():
+        while time.monotonic() < deadline:
+            if control.state(load(token))["processed_emails"] >= minimum:
+                return
+            time.sleep(0.02)
+
+
+def abandon_dead_jobs(stack) -> None:
+    """What RQ's maintenance does ~70 s after a worker's last heartbeat, done now."""
+    from rq.registry import StartedJobRegistry
+
+    with stack.app_context():
+        StartedJobRegistry(queue=get_queue()).cleanup(timestamp=time.time() + 3600)
+
+
+def assert_exact(stack, state, user_id, expected) -> None:
+    assert state["status"] == "completed", state
+    assert state["processed_emails"] == state["total_emails"]
+    with stack.app_context():
+        rows = stored(user_id)
+        assert len(rows) == len(set(rows)), "an expense was stored twice"
+        assert set(rows) == expected, "an expense was lost"
+
+
+@pytest.mark.parametrize("run", range(5))
+def test_worker_and_horse_killed_at_random_lose_nothing_and_store_nothing_twice(
+        stack, dovecot, run):
+    mailbox, expected = mailbox_with_notifications(dovecot, seed=100 + run)
+    user_id, token = start_sync(stack, dovecot, mailbox)
+    first = stack.start_worker()
+    rng = random.Random(run)
+    wait_for_progress(stack, token, minimum=rng.randrange(0, MESSAGES // 2))
+    time.sleep(rng.random() * 0.3)
+    kill_tree(first.pid)
+    with stack.app_context():
+        killed_at = control.state(load(token))
+    assert killed_at["status"] not in TERMINAL_STATES, "killed too late to prove anything"
+    abandon_dead_jobs(stack)
+    stack.start_worker()
+    assert_exact(stack, wait_for_end(stack, token), user_id, expected)
+
+
+def test_redis_restart_mid_sync_worker_survives_counts_exact(stack, dovecot, own_redis):
+    mailbox, expected = mailbox_with_notifications(dovecot, seed=7)
+    user_id, token = start_sync(stack, dovecot, mailbox)
+    worker = stack.start_worker()
+    wait_for_progress(stack, token, minimum=200)
+    own_redis.restart()
+    with stack.app_context():
+        assert control.state(load(token))["processed_emails"] < MESSAGES
+    state = wait_for_end(stack, token)
+    assert worker.poll() is None, "the worker died with Redis"
+    assert_exact(stack, state, user_id, expected)

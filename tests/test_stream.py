@@ -1,0 +1,242 @@
+"""The event stream: framing, snapshot first, ids, replay, heartbeat, end, isolation, limits."""
+
+import re
+import time
+
+import pytest
+from conftest import csrf_token
+
+from expense_sync.extensions import db, get_redis
+from expense_sync.models import EmailAccount, SyncSession, User
+from expense_sync.progress import Progress
+from expense_sync.sync import control, stream
+
+
+@pytest.fixture
+def running(app, auth, client, tmp_path):
+    """A logged-in user with a started (not yet worked) sync of two accounts."""
+    auth.create()
+    auth.login()
+    with app.app_context():
+        user = db.session.execute(db.select(User)).scalar_one()
+        for bank in ("bac", "promerica"):
+            db.session.add(EmailAccount(user_id=user.id, bank=bank, address=f"{bank}@x.cr",
+                                        source_kind="maildir", local_path=str(tmp_path)))
+        db.session.commit()
+        session = control.start(user)
+        return session.token
+
+
+@pytest.fixture(autouse=True)
+def quick_heartbeat(monkeypatch):
+    monkeypatch.setattr(stream, "HEARTBEAT_SECONDS", 0.3)
+
+
+def events(response):
+    """Parse the streamed body into (id, event, data) tuples and comments, as they come."""
+    for chunk in response.response:
+        text = chunk.decode() if isinstance(chunk, bytes) else chunk
+        assert text.endswith("\n\n"), text
+        if text.startswith(":"):
+            yield ("comment", text.strip())
+            continue
+        fields = {"id": None, "event": None, "data": []}
+        for line in text.strip("\n").split("\n"):
+            name, _, value = line.partition(": ")
+            if name == "data":
+                fields["data"].append(value)
+            else:
+                fields[name] = value
+        yield (fields["id"], fields["event"], "\n".join(fields["data"]))
+
+
+def open_stream(client, token, **headers):
+    return client.get(f"/sync_sessions/{token}/stream", headers=headers, buffered=False)
+
+
+def publish(app, token, account_id=1, processed=0, total=100, status="processing",
+            session_status=None, force=True):
+    with app.app_context():
+        progress = Progress(get_redis())
+        if session_status:
+            progress.set_status(token, session_status)
+        progress.update_account(token, account_id, status=status, processed=processed,
+                                total=total)
+        return progress.publish(token, "progress", force=force)
+
+
+def data_attr(html, name):
+    return re.search(rf'data-{name}="([^"]*)"', html).group(1)
+
+
+def test_snapshot_first_multiline_framing_and_increasing_ids(app, client, running):
+    response = open_stream(client, running)
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    assert "Access-Control-Allow-Origin" not in response.headers
+    stream_events = events(response)
+    first_id, kind, html = next(stream_events)
+    assert kind == "widget" and html.count("\n") > 20
+    assert html.lstrip().startswith('<section id="sync-widget"')
+    assert data_attr(html, "status") == "pending"
+    ids = [first_id]
+    for processed in (10, 20, 30):
+        publish(app, running, processed=processed, session_status="running")
+        event_id, kind, html = next(e for e in stream_events if e[0] != "comment")
+        assert data_attr(html, "processed") == str(processed)
+        assert data_attr(html, "published-at").isdigit()
+        ids.append(event_id)
+    as_tuples = [tuple(map(int, i.split("-"))) for i in ids]
+    assert as_tuples == sorted(as_tuples) and len(set(ids)) == 4
+
+
+def test_last_event_id_replays_missed_events(app, client, running):
+    first = publish(app, running, processed=1, session_status="running")
+    publish(app, running, processed=2)
+    publish(app, running, processed=3)
+    stream_events = events(open_stream(client, running, **{"Last-Event-ID": first}))
+    replayed = [data_attr(next(stream_events)[2], "processed") for _ in range(2)]
+    assert replayed == ["2", "3"]
+
+
+def test_unknown_or_expired_last_event_id_gets_a_snapshot(app, client, running):
+    publish(app, running, processed=7, session_status="running")
+    for stale in ("1-0", "not-an-id"):
+        event_id, kind, html = next(events(open_stream(client, running,
+                                                       **{"Last-Event-ID": stale})))
+        assert kind == "widget" and data_attr(html, "processed") == "7"
+
+
+def test_heartbeat_and_clean_end_after_terminal_event(app, client, running):
+    stream_events = events(open_stream(client, running))
+    next(stream_events)
+    assert next(stream_events) == ("comment", ": heartbeat")
+    publish(app, running, processed=100, status="completed", session_status="completed")
+    rest = [e for e in stream_events if e[0] != "comment"]
+    assert len(rest) == 1 and data_attr(rest[0][2], "status") == "completed"
+
+
+def test_anonymous_gets_401_and_another_user_404(app, client, running):
+    anonymous = app.test_client()
+    assert anonymous.get(f"/sync_sessions/{running}/stream").status_code == 401
+    intruder = app.test_client()
+    from conftest import AuthActions
+
+    other = AuthActions(app, intruder)
+    other.create("otro@example.cr")
+    other.login("otro@example.cr")
+    assert intruder.get(f"/sync_sessions/{running}/stream").status_code == 404
+    assert intruder.get(f"/sync_sessions/{running}/status.json").status_code == 404
+    assert intruder.get("/sync_sessions/no-such-token/stream").status_code == 404
+
+
+def test_foreign_origin_is_refused(client, running):
+    response = open_stream(client, running, Origin="https://evil.example")
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert open_stream(client, running, Origin="http://localhost").status_code == 200
+
+
+def test_eleventh_subscription_in_a_minute_gets_429(client, running):
+    for _ in range(10):
+        response = open_stream(client, running)
+        assert response.status_code == 200
+        response.close()
+    refused = open_stream(client, running)
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_progress_broadcasts_at_most_once_per_second(app, running):
+    with app.app_context():
+        progress = Progress(get_redis())
+        progress.set_status(running, "running")
+        sent = []
+        deadline = time.monotonic() + 2.5
+        processed = 0
+        while time.monotonic() < deadline:
+            processed += 150  # past the 100-email mark every time
+            progress.update_account(running, 1, processed=processed, total=10**6)
+            if progress.publish(running):
+                sent.append(time.monotonic())
+            time.sleep(0.01)
+        assert 2 <= len(sent) <= 3
+        assert all(b - a >= 0.99 for a, b in zip(sent, sent[1:], strict=False))
+        # State changes are never held back.
+        assert progress.publish(running, "state", force=True)
+
+
+def test_progress_waits_for_100_emails_or_5_seconds(app, running):
+    with app.app_context():
+        progress = Progress(get_redis())
+        assert progress.publish(running, "state", force=True)
+        time.sleep(1.05)
+        progress.update_account(running, 1, processed=50, total=1000)
+        assert progress.publish(running) is None  # 50 emails and 1 s: not yet
+        progress.update_account(running, 1, processed=100, total=1000)
+        assert progress.publish(running) is not None
+
+
+def test_status_json_shape(client, running):
+    state = client.get(f"/sync_sessions/{running}/status.json").json
+    assert set(state) >= {"status", "progress_percentage", "processed_emails", "total_emails",
+                          "detected_expenses", "error_count", "time_remaining_seconds",
+                          "accounts"}
+    assert [a["bank"] for a in state["accounts"]] == ["BAC San José", "Promerica"]
+
+
+def test_pause_and_resume_render_the_widget(app, client, running):
+    with app.app_context():
+        session = db.session.execute(db.select(SyncSession)).scalar_one()
+        session.status = "running"
+        db.session.commit()
+    token = csrf_token(client, "/sync")
+    html = client.post(f"/sync_sessions/{running}/pause", headers={"X-CSRFToken": token,
+                                                                    "HX-Request": "true"})
+    assert 'data-status="paused"' in html.get_data(as_text=True)
+    assert "Reanudar" in html.get_data(as_text=True)
+    html = client.post(f"/sync_sessions/{running}/resume", headers={"X-CSRFToken": token,
+                                                                     "HX-Request": "true"})
+    assert 'data-status="running"' in html.get_data(as_text=True)
+
+
+def test_redis_restart_mid_stream_converges(app, running):
+    """A Redis without persistence restarts: the stream resyncs from the database, goes on."""
+    from servers import RedisServer
+
+    from expense_sync import create_app
+
+    with RedisServer() as own_redis:
+        restarted = create_app({**app.config, "REDIS_URL": own_redis.url,
+                                "RATELIMIT_STORAGE_URI": own_redis.url})
+        client = restarted.test_client()
+        from conftest import AuthActions
+
+        AuthActions(restarted, client).login()
+        with restarted.app_context():
+            session = db.session.execute(db.select(SyncSession)).scalar_one()
+            session.status = "running"
+            db.session.commit()
+            from expense_sync.jobs import seed_progress
+
+            seed_progress(session)
+        stream_events = events(open_stream(client, running))
+        next(stream_events)
+        hub = restarted.extensions["event_hub"]
+        with restarted.app_context():
+            row = db.session.execute(db.select(SyncSession)).scalar_one().accounts[0]
+            row.processed_emails, row.total_emails = 42, 84
+            db.session.commit()
+        own_redis.restart()
+        converged = next(e for e in stream_events if e[0] != "comment")
+        assert data_attr(converged[2], "processed") == "42"
+        assert data_attr(converged[2], "total") == "84"
+        assert hub.connected.wait(5)
+        with restarted.app_context():  # what the worker does on its next batch
+            from expense_sync.jobs import seed_progress
+
+            seed_progress(db.session.execute(db.select(SyncSession)).scalar_one())
+        publish(restarted, running, processed=60, total=84)
+        after = next(e for e in stream_events if e[0] != "comment")
+        assert data_attr(after[2], "processed") == "60"
+        hub.close()
