@@ -154,9 +154,10 @@
     else if (type === "toast") this.share({ type: "toast", text: data.join("\n") });
   };
 
+  // Other tabs first: applying a final state here ends this controller and its channel.
   WidgetController.prototype.share = function (message) {
-    this.onShared({ data: message });
     if (this.channel) this.channel.postMessage(message);
+    this.onShared({ data: message });
   };
 
   WidgetController.prototype.onShared = function (event) {

@@ -1,0 +1,134 @@
+"""The sync widget in real headless Chromium against gunicorn, a worker and Redis."""
+
+import time
+
+from conftest import ARTIFACTS, log_in
+
+MESSAGES = 8000
+
+
+def wait_until(page, expression: str, timeout: float = 60) -> None:
+    """Poll a JS expression from Python: wait_for_function would eval() past our CSP."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(expression):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {expression}")
+
+
+def progress(page) -> dict:
+    return page.eval_on_selector("#sync-progress", "e => ({...e.dataset, "
+                                 "now: e.getAttribute('aria-valuenow')})")
+
+
+def watch_until_done(page, timeout=120) -> list[int]:
+    """Percentages seen until the widget says completed (no reloads happen meanwhile)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = progress(page)
+        if not seen or seen[-1] != int(state["now"]):
+            seen.append(int(state["now"]))
+        if state["status"] in ("completed", "failed"):
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"no end after {timeout} s; saw {seen}")
+
+
+def start(page):
+    page.click("#sync-start")
+    page.wait_for_selector("#sync-progress[data-status=running]", timeout=30000)
+
+
+def test_bar_moves_live_to_100_with_the_same_element(browser, live):
+    email = live.new_user(MESSAGES)
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    log_in(page, live, email)
+    start(page)
+    page.evaluate("window.__bar = document.getElementById('sync-progress-bar');"
+                  "window.__loaded = performance.timeOrigin")
+    wait_until(page, "Number(document.getElementById('sync-progress')"
+                           ".getAttribute('aria-valuenow')) >= 5", timeout=60)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "sync-widget-running.png"))
+    seen = watch_until_done(page)
+    assert progress(page)["status"] == "completed" and seen[-1] == 100
+    assert len({p for p in seen if 0 < p < 100}) >= 3, seen
+    assert seen == sorted(seen)
+    assert page.evaluate("window.__bar === document.getElementById('sync-progress-bar')")
+    assert page.evaluate("window.__loaded === performance.timeOrigin")  # never reloaded
+    transform = page.eval_on_selector("#sync-progress-bar", "e => e.style.transform")
+    assert transform == "scaleX(1)" or transform == "scaleX(1.0000)"
+    assert "gastos detectados" in page.inner_text("#sync-widget")
+    page.close()
+
+
+def test_blocked_stream_falls_back_to_polling(browser, live):
+    email = live.new_user(MESSAGES // 2)
+    page = browser.new_page()
+    page.route("**/stream", lambda route: route.abort())
+    polls = []
+    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/status") else None)
+    log_in(page, live, email)
+    start(page)
+    page.wait_for_selector("#sync-connection:not([hidden])", timeout=15000)
+    assert "Reconectando" in page.inner_text("#sync-connection")
+    seen = watch_until_done(page)
+    assert seen[-1] == 100 and len(polls) >= 2
+    page.close()
+
+
+def test_widget_reconnects_after_the_web_server_restarts(browser, live):
+    email = live.new_user(MESSAGES * 2)
+    page = browser.new_page()
+    log_in(page, live, email)
+    start(page)
+    wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'")
+    live.stop_web()
+    page.wait_for_selector("#sync-connection:not([hidden])", timeout=15000)
+    live.start_web()
+    seen = watch_until_done(page)
+    assert seen[-1] == 100
+    wait_until(page, "document.getElementById('sync-connection').hidden")
+    page.close()
+
+
+def test_ten_tabs_all_stay_live_on_one_stream(browser, live):
+    email = live.new_user(MESSAGES)
+    context = browser.new_context()
+    first = context.new_page()
+    log_in(first, live, email)
+    start(first)
+    streams = []
+    context.on("request", lambda r: streams.append(r.url) if r.url.endswith("/stream") else None)
+    pages = [first] + [context.new_page() for _ in range(9)]
+    for page in pages[1:]:
+        page.goto(live.url + "/sync")
+    for page in pages:
+        wait_until(page, "document.getElementById('sync-progress')"
+                               ".dataset.status === 'completed'", timeout=120)
+        assert progress(page)["now"] == "100"
+    # One tab holds the stream for all of them (HTTP/1.1 allows six per site).
+    assert len(streams) <= 3, streams
+    context.close()
+
+
+def test_pause_and_resume(browser, live):
+    email = live.new_user(MESSAGES * 2)
+    page = browser.new_page()
+    log_in(page, live, email)
+    start(page)
+    wait_until(page, "Number(document.getElementById('sync-progress')"
+                           ".dataset.processed) > 0", timeout=60)
+    page.click("#sync-toggle-pause")
+    page.wait_for_selector("#sync-progress[data-status=paused]", timeout=15000)
+    page.wait_for_selector("text=Reanudar")
+    time.sleep(1.5)  # let the worker finish its batch and stop
+    paused_at = progress(page)["processed"]
+    time.sleep(1.5)
+    assert progress(page)["processed"] == paused_at
+    page.click("#sync-toggle-pause")
+    page.wait_for_selector("#sync-progress[data-status=running]", timeout=15000)
+    assert watch_until_done(page)[-1] == 100
+    page.close()
