@@ -1,0 +1,108 @@
+"""parse_message: one raw email in, exactly one Outcome out, whatever the input."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+
+from . import forwards, headers, rules
+from .mime import Mail, read_message
+from .model import (
+    NOT_A_TRANSACTION,
+    PARSER_ERROR,
+    UNREADABLE_MESSAGE,
+    UNTRUSTED_FORWARD,
+    Outcome,
+    ignored,
+    unparsed,
+)
+from .registry import BankParser, bank_for_sender
+
+_RAW_FROM = re.compile(rb"^from:[ \t]*([^\r\n]*)", re.I | re.M)
+
+
+def parse_message(raw: bytes, *, own_addresses: Iterable[str] = ()) -> Outcome:
+    """Classify one raw email. Never raises.
+
+    own_addresses are the synced mailbox's own addresses: a forwarded notification
+    counts only when it was sent from one of them (or from the message's To).
+    """
+    try:
+        mail = read_message(_as_bytes(raw))
+    except Exception:
+        return _unreadable(raw)
+    try:
+        own = [own_addresses] if isinstance(own_addresses, str) else list(own_addresses)
+        outcome = _classify(mail, own)
+    except Exception:
+        bank = _bank_code(mail.sender)
+        outcome = unparsed(PARSER_ERROR, bank) if bank else ignored(NOT_A_TRANSACTION)
+    return Outcome(
+        status=outcome.status,
+        reason=outcome.reason,
+        transaction=outcome.transaction,
+        bank=outcome.bank,
+        message_id=mail.message_id,
+        sender=mail.sender,
+        subject=mail.subject,
+        sent_at=mail.sent_at,
+    )
+
+
+def _classify(mail: Mail, own_addresses: list[str]) -> Outcome:
+    bank = bank_for_sender(mail.sender)
+    if bank is not None:
+        return _read_bank_mail(bank, mail)
+    inner = forwards.unwrap(mail)
+    inner_bank = bank_for_sender(inner.sender) if inner is not None else None
+    if inner is None or inner_bank is None:
+        return ignored(NOT_A_TRANSACTION)
+    if not forwards.trusted(mail, own_addresses):
+        return ignored(UNTRUSTED_FORWARD, inner_bank.code)
+    return _read_bank_mail(inner_bank, inner)
+
+
+def _read_bank_mail(bank: BankParser, mail: Mail) -> Outcome:
+    if bank.markets_from(mail.sender):  # promotions: never a notification
+        return ignored(NOT_A_TRANSACTION, bank.code)
+    reason = rules.reason_to_ignore(mail)
+    if reason is not None:
+        return ignored(reason, bank.code)
+    try:
+        outcome = bank.parse(mail)
+    except Exception:
+        return unparsed(PARSER_ERROR, bank.code)
+    return outcome if outcome is not None else rules.unrecognised(mail, bank.code)
+
+
+def _as_bytes(raw: object) -> bytes:
+    if isinstance(raw, bytes):
+        return raw
+    if isinstance(raw, bytearray | memoryview):
+        return bytes(raw)
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    raise TypeError(f"expected bytes, got {type(raw).__name__}")
+
+
+def _bank_code(sender: str | None) -> str | None:
+    try:
+        bank = bank_for_sender(sender)
+    except Exception:
+        return None
+    return bank.code if bank is not None else None
+
+
+def _unreadable(raw: object) -> Outcome:
+    """The email package gave up: a bank's message is still kept visible as unparsed."""
+    try:
+        head = _as_bytes(raw)[:65536]
+        found = _RAW_FROM.search(head)
+        sender = headers.address(found.group(1).decode("latin-1")) if found else None
+        bank = _bank_code(sender)
+    except Exception:
+        sender, bank = None, None
+    if bank is not None:
+        return replace(unparsed(UNREADABLE_MESSAGE, bank), sender=sender)
+    return replace(ignored(NOT_A_TRANSACTION), sender=sender)
