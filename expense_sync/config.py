@@ -66,3 +66,5 @@ def check_production(config: dict) -> None:
         raise RuntimeError("ENCRYPTION_KEYS must be set (comma-separated Fernet keys).")
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         raise RuntimeError("DATABASE_URL must point at PostgreSQL in production.")
+    if not config["RATELIMIT_ENABLED"]:
+        raise RuntimeError("Rate limits protect logins in production: unset RATELIMIT_ENABLED.")
