@@ -230,6 +230,5 @@ def export_expenses_command(user_email: str, fmt: str) -> None:
         .order_by(Expense.occurred_at, Expense.id)
         .execution_options(yield_per=1000))
     chunks = csv_chunks(expenses) if fmt == "csv" else json_lines(expenses)
-    out = click.get_text_stream("stdout", encoding="utf-8")
     for chunk in chunks:
-        out.write(chunk)
+        click.echo(chunk, nl=False)

@@ -171,3 +171,27 @@ def test_redis_restart_mid_sync_worker_survives_counts_exact(stack, dovecot, own
     state = wait_for_end(stack, token)
     assert worker.poll() is None, "the worker died with Redis"
     assert_exact(stack, state, user_id, expected)
+
+
+def test_cli_sync_waits_and_prints_the_final_state(stack, dovecot):
+    import json
+
+    mailbox, expected = mailbox_with_notifications(dovecot, seed=21)
+    with stack.app_context():
+        user = create_user("cli@example.cr", "x" * 12)
+        db.session.flush()
+        imap_account(user.id, dovecot, mailbox)
+        broken = create_user("roto@example.cr", "x" * 12)
+        db.session.flush()
+        imap_account(broken.id, dovecot, mailbox, password="equivocada")
+        db.session.commit()
+    stack.start_worker()
+    runner = stack.test_cli_runner()
+    result = runner.invoke(args=["sync", "--user", "cli@example.cr", "--json"])
+    assert result.exit_code == 0, result.output
+    state = json.loads(result.output.strip().splitlines()[-1])
+    assert (state["status"], state["processed_emails"]) == ("completed", state["total_emails"])
+    assert state["detected_expenses"] > 0 and len(state["accounts"]) == 1
+    failed = runner.invoke(args=["sync", "--user", "roto@example.cr", "--wait"])
+    assert failed.exit_code == 1
+    assert "Usuario o contraseña incorrectos" in failed.output

@@ -1,0 +1,98 @@
+"""History and details pages, and starting a sync from the page."""
+
+from conftest import csrf_token
+
+from expense_sync.extensions import db
+from expense_sync.models import EmailAccount, SyncSession, SyncSessionAccount, UnreadableEmail, User
+
+
+def finished_session(app, status="failed"):
+    with app.app_context():
+        user = db.session.execute(db.select(User)).scalar_one()
+        good = EmailAccount(user_id=user.id, bank="bac", address="ana@bac.cr",
+                            source_kind="maildir", local_path="/x")
+        bad = EmailAccount(user_id=user.id, bank="promerica", address="ana@pro.cr",
+                           source_kind="maildir", local_path="/y")
+        session = SyncSession(user_id=user.id, status=status, total_emails=12,
+                              processed_emails=12, detected_expenses=9, error_count=1)
+        session.accounts = [
+            SyncSessionAccount(email_account=good, status="completed", total_emails=12,
+                               processed_emails=12, detected_expenses=9, error_count=1),
+            SyncSessionAccount(email_account=bad, status="failed", error_kind="authentication",
+                               error_message="Usuario o contraseña incorrectos."),
+        ]
+        db.session.add(session)
+        db.session.flush()
+        db.session.add(UnreadableEmail(user_id=user.id, email_account_id=good.id,
+                                       sync_session_id=session.id, message_key="<m@x>",
+                                       sender="alerta@baccredomatic.com",
+                                       subject="<b>Notificación</b>", reason="message truncated"))
+        db.session.commit()
+        return session.token
+
+
+def test_history_and_details(app, auth, client):
+    auth.create()
+    auth.login()
+    token = finished_session(app)
+    history = client.get("/sync_sessions").get_data(as_text=True)
+    assert "Con errores" in history and f"/sync_sessions/{token}" in history
+    detail = client.get(f"/sync_sessions/{token}").get_data(as_text=True)
+    assert "Usuario o contraseña incorrectos." in detail
+    assert "message truncated" in detail and "&lt;b&gt;Notificación&lt;/b&gt;" in detail
+    assert "<b>Notificación</b>" not in detail
+
+
+def test_another_users_session_is_404_everywhere(app, auth, client):
+    auth.create()
+    auth.login()
+    token = finished_session(app)
+    auth.logout()
+    auth.create("otra@example.cr")
+    auth.login("otra@example.cr")
+    for path in ("", "/status", "/status.json"):
+        assert client.get(f"/sync_sessions/{token}{path}").status_code == 404
+    other = csrf_token(client, "/sync")
+    for action in ("pause", "resume"):
+        response = client.post(f"/sync_sessions/{token}/{action}",
+                               headers={"X-CSRFToken": other})
+        assert response.status_code == 404
+    assert token not in client.get("/sync_sessions").get_data(as_text=True)
+
+
+def test_widget_shows_last_completed_sync_when_idle(app, auth, client):
+    auth.create()
+    auth.login()
+    finished_session(app, status="completed")
+    with app.app_context():
+        session = db.session.execute(db.select(SyncSession)).scalar_one()
+        from expense_sync.models import now_utc
+
+        session.finished_at = now_utc()
+        db.session.commit()
+    html = client.get("/sync").get_data(as_text=True)
+    assert "Sincronizar Todas las Cuentas" in html and "Ver Historial" in html
+
+
+def test_start_without_accounts_asks_for_one(auth, client):
+    auth.create()
+    auth.login()
+    response = client.post("/sync_sessions", data={"csrf_token": csrf_token(client, "/sync")})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/accounts/new")
+
+
+def test_start_twice_gives_the_same_running_sync(app, auth, client, tmp_path):
+    auth.create()
+    auth.login()
+    with app.app_context():
+        user = db.session.execute(db.select(User)).scalar_one()
+        db.session.add(EmailAccount(user_id=user.id, bank="bac", address="a@b.cr",
+                                    source_kind="maildir", local_path=str(tmp_path)))
+        db.session.commit()
+    token = csrf_token(client, "/sync")
+    for _ in range(2):
+        response = client.post("/sync_sessions", data={"csrf_token": token},
+                               headers={"HX-Request": "true"})
+        assert 'data-status="pending"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(SyncSession).count() == 1
