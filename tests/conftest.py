@@ -1,7 +1,6 @@
 """Shared fixtures: real Redis, real Dovecot, the app on SQLite and PostgreSQL, a client."""
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -11,13 +10,13 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from helpers import AuthActions  # noqa: E402
 from servers import DovecotServer, RedisServer  # noqa: E402
 
 from expense_sync import create_app  # noqa: E402
 from expense_sync.extensions import db  # noqa: E402
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
-SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
 
 @pytest.fixture(scope="session")
@@ -112,36 +111,6 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
-
-
-def csrf_token(client, path="/login") -> str:
-    """Read the CSRF token the page puts in its meta tag (valid for this client's session)."""
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
-
-
-class AuthActions:
-    def __init__(self, app, client):
-        self._app = app
-        self._client = client
-
-    def create(self, email="ana@example.cr", password="contraseña-segura", admin=False):
-        from expense_sync.auth import create_user
-
-        with self._app.app_context():
-            user = create_user(email, password, admin=admin)
-            db.session.commit()
-            return user.id
-
-    def login(self, email="ana@example.cr", password="contraseña-segura"):
-        token = csrf_token(self._client)
-        return self._client.post(
-            "/login", data={"email": email, "password": password, "csrf_token": token}
-        )
-
-    def logout(self):
-        token = csrf_token(self._client, "/accounts")
-        return self._client.post("/logout", data={"csrf_token": token})
 
 
 @pytest.fixture

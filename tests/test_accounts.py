@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from conftest import csrf_token
+from helpers import csrf_token
 
 from expense_sync.extensions import db
 from expense_sync.models import EmailAccount

@@ -4,7 +4,7 @@ import re
 import time
 
 import pytest
-from conftest import csrf_token
+from helpers import csrf_token
 
 from expense_sync.extensions import db, get_redis
 from expense_sync.models import EmailAccount, SyncSession, User
@@ -120,7 +120,7 @@ def test_anonymous_gets_401_and_another_user_404(app, client, running):
     anonymous = app.test_client()
     assert anonymous.get(f"/sync_sessions/{running}/stream").status_code == 401
     intruder = app.test_client()
-    from conftest import AuthActions
+    from helpers import AuthActions
 
     other = AuthActions(app, intruder)
     other.create("otro@example.cr")
@@ -210,7 +210,7 @@ def test_redis_restart_mid_stream_converges(app, running):
         restarted = create_app({**app.config, "REDIS_URL": own_redis.url,
                                 "RATELIMIT_STORAGE_URI": own_redis.url})
         client = restarted.test_client()
-        from conftest import AuthActions
+        from helpers import AuthActions
 
         AuthActions(restarted, client).login()
         with restarted.app_context():

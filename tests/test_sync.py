@@ -4,7 +4,7 @@ import json
 import uuid
 
 import pytest
-from conftest import SHARED_SAMPLES
+from helpers import SHARED_SAMPLES
 
 from expense_sync.auth import create_user
 from expense_sync.extensions import db

@@ -1,6 +1,6 @@
 """History and details pages, and starting a sync from the page."""
 
-from conftest import csrf_token
+from helpers import csrf_token
 
 from expense_sync.extensions import db
 from expense_sync.models import EmailAccount, SyncSession, SyncSessionAccount, UnreadableEmail, User

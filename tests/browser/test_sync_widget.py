@@ -2,7 +2,7 @@
 
 import time
 
-from conftest import ARTIFACTS, log_in
+from stack import ARTIFACTS, log_in
 
 MESSAGES = 8000
 

@@ -1,0 +1,108 @@
+"""Pages of the expenses feature; every query is scoped to the logged-in user."""
+
+from collections.abc import Iterator
+
+from flask import Response, abort, render_template, request, stream_with_context
+from flask_login import current_user, login_required
+
+from ..export import csv_chunks
+from ..extensions import db
+from ..formatting import KINDS, TIMEZONE
+from ..models import BANKS, Expense, SyncSession, now_utc
+from . import bp, queries
+from .filters import CURRENCIES, DIRECTIONS, parse_filters
+
+PER_PAGE = 50
+# Stored reasons are the parser's English codes; people read them in Spanish.
+REASONS = {
+    "unrecognised notification format": "Formato de notificación no reconocido",
+    "unreadable message": "El mensaje no se pudo decodificar",
+    "amount missing or unreadable": "Falta el monto o no se puede leer",
+    "conflicting amounts": "El correo trae montos que no coinciden",
+    "message truncated": "El mensaje llegó incompleto",
+    "unknown transaction type": "Tipo de movimiento desconocido",
+    "date missing or unreadable": "Falta la fecha o no se puede leer",
+    "parser error": "Error interno al leer el correo",
+}
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    """Every expenses page needs a logged-in user."""
+
+
+def own_expense(expense_id: int) -> Expense:
+    """The current user's expense, or 404 (also for another user's id)."""
+    expense = db.get_or_404(Expense, expense_id)
+    if expense.user_id != current_user.id:
+        abort(404)
+    return expense
+
+
+def own_sync(token: str | None) -> SyncSession | None:
+    """The current user's sync for a `sync` filter; 404 for anyone else's or an unknown one."""
+    if token is None:
+        return None
+    session = db.session.execute(
+        db.select(SyncSession).filter_by(token=token, user_id=current_user.id)
+    ).scalar_one_or_none()
+    if session is None:
+        abort(404)
+    return session
+
+
+@bp.get("/expenses")
+def index():
+    """The user's expenses, newest first, with filters, totals per currency and a chart."""
+    filters = parse_filters(request.args)
+    sync_session = own_sync(filters.sync)
+    page = db.paginate(queries.expense_select(filters, current_user.id),
+                       per_page=PER_PAGE, error_out=False)
+    return render_template(
+        "expenses/index.html", page=page, filters=filters, sync_session=sync_session,
+        totals=queries.totals(filters, current_user.id),
+        charts=queries.monthly_charts(filters, current_user.id, now_utc()),
+        accounts=current_user.accounts, months=queries.month_options(current_user.id),
+        banks=BANKS, currencies=CURRENCIES, kinds=KINDS, directions=DIRECTIONS,
+        unreadable_count=queries.unreadable_count(current_user.id),
+    )
+
+
+@bp.get("/expenses.csv")
+def export_csv():
+    """The filtered expenses as a streamed CSV (UTF-8 with a BOM, exact amounts)."""
+    filters = parse_filters(request.args)
+    own_sync(filters.sync)
+    expenses = _streamed(queries.expense_select(filters, current_user.id))
+    today = now_utc().astimezone(TIMEZONE).date()
+    return Response(
+        stream_with_context(csv_chunks(expenses)), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="gastos-{today}.csv"'},
+    )
+
+
+def _streamed(select) -> Iterator[Expense]:
+    # Runs once the response streams: Flask tears the view's session down when the view
+    # returns, so a query started there would be cut off. yield_per keeps memory flat.
+    yield from db.session.scalars(select.execution_options(yield_per=500))
+
+
+@bp.get("/expenses/unreadable")
+def unreadable():
+    """Emails that looked like bank notifications but could not be read, to check by hand."""
+    page = db.paginate(queries.unreadable_select(current_user.id),
+                       per_page=PER_PAGE, error_out=False)
+    return render_template("expenses/unreadable.html", page=page, reasons=REASONS)
+
+
+@bp.get("/expenses/<int:expense_id>")
+def detail(expense_id: int):
+    """One expense with every field and the sync that found it."""
+    expense = own_expense(expense_id)
+    sync_session = None
+    if expense.sync_session_id is not None:
+        sync_session = db.session.get(SyncSession, expense.sync_session_id)
+        if sync_session.user_id != current_user.id:  # ingest never mixes users; stay sure
+            sync_session = None
+    return render_template("expenses/detail.html", expense=expense, sync_session=sync_session)

@@ -1,0 +1,38 @@
+"""Test helpers shared by test modules (conftest.py holds only fixtures)."""
+
+import re
+from pathlib import Path
+
+from expense_sync.extensions import db
+
+SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+def csrf_token(client, path="/login") -> str:
+    """Read the CSRF token the page puts in its meta tag (valid for this client's session)."""
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+class AuthActions:
+    def __init__(self, app, client):
+        self._app = app
+        self._client = client
+
+    def create(self, email="ana@example.cr", password="contraseña-segura", admin=False):
+        from expense_sync.auth import create_user
+
+        with self._app.app_context():
+            user = create_user(email, password, admin=admin)
+            db.session.commit()
+            return user.id
+
+    def login(self, email="ana@example.cr", password="contraseña-segura"):
+        token = csrf_token(self._client)
+        return self._client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": token}
+        )
+
+    def logout(self):
+        token = csrf_token(self._client, "/accounts")
+        return self._client.post("/logout", data={"csrf_token": token})
