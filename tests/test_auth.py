@@ -1,11 +1,11 @@
 import pytest
-from conftest import csrf_token
+from helpers import csrf_token
 
 from expense_sync.extensions import db
 from expense_sync.models import User
 
 # Read by scripts, not people: anonymous callers get 401 rather than a login page.
-MACHINE_ENDPOINTS = {"sync.stream", "sync.status_json"}
+MACHINE_ENDPOINTS = {"sync.stream", "sync.status_json", "metrics"}
 PUBLIC = {"auth.login", "auth.register", "static", "health.healthz", "home"}
 
 
