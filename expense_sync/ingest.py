@@ -42,48 +42,62 @@ def transaction_key(outcome: Outcome) -> str | None:
 
 def _insert(model):
     # ON CONFLICT DO NOTHING on every unique key: retries and re-syncs add nothing twice.
+    # The Core table, executed with a list of rows: one cached statement that SQLAlchemy
+    # sends as multi-row batches ("insertmanyvalues"), not an ORM statement per email.
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model).on_conflict_do_nothing()
+    return insert(model.__table__).on_conflict_do_nothing()
 
 
 def store_batch(account: EmailAccount, row: SyncSessionAccount, items: Sequence[tuple],
                 uidvalidity: int) -> BatchResult:
     """Store a batch of (uid, key, outcome) and advance the checkpoint in one transaction."""
-    detected = errors = 0
-    for _uid, key, outcome in items:
-        if outcome.status == "transaction":
-            tx = outcome.transaction
-            result = db.session.execute(_insert(Expense).values(
-                user_id=account.user_id, email_account_id=account.id,
-                sync_session_id=row.sync_session_id, message_key=key,
-                transaction_key=transaction_key(outcome), bank=tx.bank, kind=tx.kind,
-                direction=tx.direction, amount_cents=int(tx.amount.scaleb(2)),
-                currency=tx.currency, merchant=_clip(tx.merchant, 255),
-                occurred_at=tx.occurred_at, card_last4=tx.card_last4,
-                authorization=_clip(tx.authorization, 64), reference=_clip(tx.reference, 64),
-                created_at=datetime.now(UTC),
-            ).returning(Expense.id))
-            # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT.
-            if result.first() is not None and tx.direction == "out":
-                detected += 1
-        elif outcome.status == "unparsed":
-            errors += 1
-            db.session.execute(_insert(UnreadableEmail).values(
-                user_id=account.user_id, email_account_id=account.id,
-                sync_session_id=row.sync_session_id, message_key=key, bank=outcome.bank,
-                sender=_clip(outcome.sender, 254), subject=outcome.subject,
-                sent_at=outcome.sent_at, reason=outcome.reason or "sin motivo",
-                created_at=datetime.now(UTC),
-            ))
+    now = datetime.now(UTC)
+    owner = {"user_id": account.user_id, "email_account_id": account.id,
+             "sync_session_id": row.sync_session_id, "created_at": now}
+    expenses = [expense_row(owner, key, outcome) for _, key, outcome in items
+                if outcome.status == "transaction"]
+    unreadable = [unreadable_row(owner, key, outcome) for _, key, outcome in items
+                  if outcome.status == "unparsed"]
+    detected = 0
+    if expenses:
+        # One statement per batch (one per email was two thirds of a sync's time). RETURNING,
+        # not rowcount: drivers disagree on rowcount after ON CONFLICT.
+        inserted = db.session.execute(
+            _insert(Expense).returning(Expense.__table__.c.direction), expenses).scalars()
+        detected = sum(1 for direction in inserted if direction == "out")
+    if unreadable:
+        db.session.execute(_insert(UnreadableEmail), unreadable)
     if items:
         account.last_uid = max(account.last_uid, max(uid for uid, _, _ in items))
     account.uidvalidity = uidvalidity
     row.processed_emails += len(items)
     row.detected_expenses += detected
-    row.error_count += errors
+    row.error_count += len(unreadable)
     db.session.commit()
-    return BatchResult(len(items), detected, errors)
+    return BatchResult(len(items), detected, len(unreadable))
+
+
+def expense_row(owner: dict, key: str, outcome: Outcome) -> dict:
+    tx = outcome.transaction
+    cents = tx.amount.scaleb(2)
+    if cents != cents.to_integral_value():
+        raise ValueError(f"amount {tx.amount} has more than two decimals")
+    return owner | {
+        "message_key": key, "transaction_key": transaction_key(outcome), "bank": tx.bank,
+        "kind": tx.kind, "direction": tx.direction, "amount_cents": int(cents),
+        "currency": tx.currency, "merchant": _clip(tx.merchant, 255),
+        "occurred_at": tx.occurred_at, "card_last4": tx.card_last4,
+        "authorization": _clip(tx.authorization, 64), "reference": _clip(tx.reference, 64),
+    }
+
+
+def unreadable_row(owner: dict, key: str, outcome: Outcome) -> dict:
+    return owner | {
+        "message_key": key, "bank": outcome.bank, "sender": _clip(outcome.sender, 254),
+        "subject": outcome.subject, "sent_at": outcome.sent_at,
+        "reason": outcome.reason or "sin motivo",
+    }
 
 
 def _clip(value: str | None, size: int) -> str | None:
