@@ -38,6 +38,7 @@ def start_redis(processes: list) -> str:
     processes.append(subprocess.Popen(
         [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", workdir, "--loglevel", "warning"],
+        start_new_session=True,
     ))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -68,12 +69,17 @@ def main() -> int:
         if not env.get("REDIS_URL"):
             env["REDIS_URL"] = start_redis(processes)
             print(f"Embedded Redis at {env['REDIS_URL']}")
+        if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+            # /metrics then adds up web workers and the RQ worker (fresh each run, as required).
+            env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="expense-sync-metrics-")
         flask("db", "upgrade", env=env)
         flask("seed-demo", env=env)
         processes.append(subprocess.Popen(
             [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-             "--workers", env.get("WEB_CONCURRENCY", "2"), "wsgi:app"], cwd=ROOT, env=env))
-        processes.append(subprocess.Popen([str(BIN / "python"), "worker.py"], cwd=ROOT, env=env))
+             "--workers", env.get("WEB_CONCURRENCY", "2"), "wsgi:app"], cwd=ROOT, env=env,
+            start_new_session=True))
+        processes.append(subprocess.Popen([str(BIN / "python"), "worker.py"], cwd=ROOT, env=env,
+                                          start_new_session=True))
         print(f"\n  expense_sync is running at http://127.0.0.1:{port}\n"
               "  Demo login: demo@expense-sync.cr / demo-expense-sync\n  Ctrl-C stops it.\n",
               flush=True)
@@ -83,14 +89,24 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
+        # Newest first, so web and worker finish while Redis still answers; each runs in its
+        # own process group, which also holds what it forked (the RQ scheduler, gunicorn's
+        # workers).
+        for process in reversed(processes):
+            _signal_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                pass
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 if __name__ == "__main__":
