@@ -26,12 +26,14 @@ test: $(VENV)/.installed-test system-test-deps
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
-# The tests run a real IMAP server and a real browser; on Debian as root we install them.
+# The tests run a real IMAP server and a real browser, and check the alert rules with
+# Prometheus's promtool; on Debian as root we install them.
 system-test-deps:
 	@missing=""; \
 	command -v dovecot >/dev/null || missing="$$missing dovecot-imapd"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

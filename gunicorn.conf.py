@@ -12,3 +12,14 @@ graceful_timeout = 10
 keepalive = 5
 accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's default access line plus the request id the app logs with and echoes.
+access_log_format = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+                     '%({x-request-id}o)s')
+
+
+def child_exit(server, worker):
+    """A dead worker's open streams must stop counting (prometheus_client "livesum" gauges)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -6,6 +6,7 @@ from flask import Flask
 
 from . import config as config_module
 from .extensions import csrf, db, init_redis, limiter, login_manager, migrate
+from .logs import configure_logging
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -19,6 +20,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.from_mapping(config)
     config_module.check_production(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)  # the SQLite default lives here
+    configure_logging(app)
 
     register_extensions(app)
     register_blueprints(app)
@@ -42,12 +44,14 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register one blueprint per feature."""
-    from . import accounts, auth, health, sync
+    from . import accounts, admin, auth, expenses, health, sync
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(sync.bp)
+    app.register_blueprint(expenses.bp)
     app.register_blueprint(health.bp)
+    admin.register(app)
 
 
 def _root() -> Path:

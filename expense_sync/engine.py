@@ -16,6 +16,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from . import metrics
 from .extensions import db, get_redis
 from .ingest import message_key, store_batch
 from .mailboxes import MailboxError
@@ -154,6 +155,7 @@ class AccountSync:
                          for uid, raw in source.fetch(chunk, batch_size=BATCH_SIZE)
                          for outcome in (safe_parse(raw, account.address),)]
                 result = store_batch(account, row, items, scan.uidvalidity)
+                metrics.record_batch(result.processed, result.detected, result.errors)
                 self._refresh_lock()
                 self.progress.record_sample(self.token, account.id, result.processed)
                 self._report()
@@ -219,4 +221,5 @@ class AccountSync:
         message = (f"{self.account.bank_name}: {exc.message} Reintento "
                    f"{state.attempt_number} de {MAX_ATTEMPTS - 1} en {delay} s.")
         log.warning("retrying account %s: %s", self.account.id, exc.kind)
+        metrics.record_retry(exc.kind)
         self.progress.publish(self.token, "retry", force=True, message=message)

@@ -13,6 +13,7 @@ from rq import Callback, Retry
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
+from . import metrics
 from .engine import AccountSync, SyncFailure, account_fields, count_account, seed_progress
 from .extensions import db, get_queue, get_redis
 from .models import SyncSession, SyncSessionAccount, now_utc
@@ -115,6 +116,7 @@ def fail_row(row: SyncSessionAccount, kind: str, message: str) -> None:
     row.error_message = message
     row.finished_at = now_utc()
     db.session.commit()
+    metrics.record_account_failure(kind)
     token = row.sync_session.token
     progress().update_account(token, row.email_account_id, **account_fields(row))
     progress().publish(token, "state", force=True)
@@ -158,6 +160,8 @@ def finalize(session: SyncSession) -> None:
     if won:
         progress().set_status(session.token, status, finished_at=now_ms())
         progress().publish(session.token, "state", force=True)
+        metrics.record_sync(status)
+        metrics.record_eta_accuracy(status, progress().halfway_estimate(session.token))
         progress().finish(session.token)
         log.info("sync session %s %s", session.id, status)
 

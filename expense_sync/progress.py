@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 import redis
 
+from . import metrics
+
 SESSION_STATES = ("pending", "running", "paused", "completed", "failed")
 TERMINAL_STATES = ("completed", "failed")
 ACCOUNT_STATES = ("pending", "processing", "paused", "completed", "failed")
@@ -142,7 +144,24 @@ class Progress:
         event_id = pipe.execute()[0].decode()
         self.redis.publish(CHANNEL, json.dumps({"token": token, "id": event_id,
                                                 "data": payload}))
+        metrics.record_broadcast(kind)
+        self._keep_halfway_estimate(token, snapshot)
         return event_id
+
+    def _keep_halfway_estimate(self, token: str, state: dict) -> None:
+        # The first time remaining shown past half way, graded when the sync ends (metrics).
+        if (state["status"] == "running" and 50 <= state["progress_percentage"] < 100
+                and state["time_remaining_seconds"]):
+            self.redis.hsetnx(session_key(token), "eta_halfway",
+                              f"{time.time():.3f}:{state['time_remaining_seconds']}")
+
+    def halfway_estimate(self, token: str) -> tuple[float, int] | None:
+        """(when, seconds) of the first time remaining shown past half way, if any."""
+        value = self.redis.hget(session_key(token), "eta_halfway")
+        if not value:
+            return None
+        made_at, _, seconds = value.decode().partition(":")
+        return float(made_at), int(seconds)
 
     def last_event_id(self, token: str) -> str | None:
         newest = self.redis.xrevrange(events_key(token), count=1)

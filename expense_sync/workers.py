@@ -9,6 +9,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 from rq import Queue, Worker
 
+from . import metrics
 from .extensions import db
 from .jobs import reconcile
 
@@ -39,6 +40,7 @@ class AppWorker(Worker):
                 db.session.remove()
 
     def main_work_horse(self, job, queue):
+        metrics.enter_work_horse()
         with self.app.app_context():
             # Pooled connections were inherited from the parent: sharing them corrupts both.
             db.engine.dispose(close=False)

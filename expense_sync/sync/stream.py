@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Response, abort, current_app, render_template, request, stream_with_context
 from flask_login import current_user
 
+from .. import metrics
 from ..events import RESYNC, get_hub
 from ..extensions import db, get_redis, limiter
 from ..models import SyncSession
@@ -40,6 +41,7 @@ def stream(token: str):
     if not _same_origin():
         log.info("stream refused: foreign origin user=%s ip=%s", current_user.id,
                  request.remote_addr)
+        metrics.stream_refused("foreign_origin")
         abort(403)
     session = own_session(token)
     log.info("stream opened user=%s ip=%s", current_user.id, request.remote_addr)
@@ -57,6 +59,7 @@ def stream(token: str):
 
     def generate() -> Iterator[str]:
         progress = Progress(get_redis())
+        metrics.stream_opened()
         try:
             sent, done = yield from _catch_up(progress, session_id, token, last_event_id, render)
             while not done:
@@ -73,10 +76,12 @@ def stream(token: str):
                     continue
                 payload = json.loads(data)
                 yield from _event(event_id, payload, render)
+                metrics.record_event_sent(payload["state"].get("published_at"))
                 sent = event_id
                 done = payload["state"]["status"] in TERMINAL_STATES
         finally:
             hub.unsubscribe(token, inbox)
+            metrics.stream_closed()
 
     return Response(stream_with_context(generate()), mimetype="text/event-stream", headers={
         "Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no",
@@ -114,3 +119,17 @@ def _newer(previous: str, current: str) -> bool | None:
         return tuple(map(int, current.split("-"))) > tuple(map(int, previous.split("-")))
     except ValueError:
         return None
+
+
+REFUSED = {401: "not_logged_in", 404: "not_found", 429: "rate_limited"}
+
+
+@bp.after_request
+def _log_refusal(response):
+    """Log and count the subscriptions refused before the stream view could open one."""
+    reason = REFUSED.get(response.status_code) if request.endpoint == "sync.stream" else None
+    if reason:
+        log.info("stream refused: %s user=%s ip=%s", reason.replace("_", " "),
+                 getattr(current_user, "id", None), request.remote_addr)
+        metrics.stream_refused(reason)
+    return response
