@@ -42,7 +42,7 @@ def start(page):
 
 
 def test_bar_moves_live_to_100_with_the_same_element(browser, live):
-    email = live.new_user(MESSAGES)
+    email = live.new_user(MESSAGES * 3)  # long enough for several broadcasts at 1 per second
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     log_in(page, live, email)
     start(page)
@@ -85,12 +85,20 @@ def test_widget_reconnects_after_the_web_server_restarts(browser, live):
     log_in(page, live, email)
     start(page)
     wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'")
+    # Paused, the sync waits for us while the web server goes away and comes back.
+    page.click("#sync-toggle-pause")
+    page.wait_for_selector("#sync-progress[data-status=paused]", timeout=15000)
     live.stop_web()
-    page.wait_for_selector("#sync-connection:not([hidden])", timeout=15000)
-    live.start_web()
+    try:
+        page.wait_for_selector("#sync-connection:not([hidden])", timeout=15000)
+        assert "Reconectando" in page.inner_text("#sync-connection")
+    finally:
+        live.start_web()
+    wait_until(page, "window.syncWidget.connection === 'live'", timeout=40)
+    wait_until(page, "document.getElementById('sync-connection').hidden")
+    page.click("#sync-toggle-pause")  # Reanudar: the updates now come over the new stream
     seen = watch_until_done(page)
     assert seen[-1] == 100
-    wait_until(page, "document.getElementById('sync-connection').hidden")
     page.close()
 
 
