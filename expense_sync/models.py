@@ -137,10 +137,6 @@ class SyncSession(db.Model):
         ),
     )
 
-    @property
-    def progress_percentage(self) -> int:
-        return _percentage(self.processed_emails, self.total_emails, self.status)
-
 
 class SyncSessionAccount(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -165,10 +161,6 @@ class SyncSessionAccount(db.Model):
     email_account: Mapped[EmailAccount] = relationship(lazy="joined")
 
     __table_args__ = (UniqueConstraint("sync_session_id", "email_account_id"),)
-
-    @property
-    def progress_percentage(self) -> int:
-        return _percentage(self.processed_emails, self.total_emails, self.status)
 
 
 class Expense(db.Model):
@@ -232,9 +224,3 @@ class UnreadableEmail(db.Model):
     __table_args__ = (
         UniqueConstraint("email_account_id", "message_key", name="uq_unreadable_message"),
     )
-
-
-def _percentage(processed: int, total: int, status: str) -> int:
-    if total <= 0:
-        return 100 if status == "completed" else 0
-    return min(100, processed * 100 // total)

@@ -180,7 +180,7 @@ class Progress:
             pipe.hgetall(account_key(token, account_id))
         pipe.zrangebyscore(samples_key(token), time.time() - RECENT_WINDOW, "+inf")
         *rows, samples = pipe.execute()
-        accounts = [_account_state(account_id, _decode(row)) for account_id, row in
+        accounts = [account_state(account_id, _decode(row)) for account_id, row in
                     zip(ids, rows, strict=True)]
         state = build_state(session.get("status", "pending"), accounts,
                             started_at_ms=int(session.get("started_at") or 0),
@@ -261,7 +261,8 @@ def _account_mapping(fields: dict) -> dict:
     return mapping
 
 
-def _account_state(account_id: int, row: dict) -> dict:
+def account_state(account_id: int, row: dict) -> dict:
+    """One account's figures in the status.json shape, from its hash (or the same fields)."""
     processed, total = (int(row.get(name) or 0) for name in ("processed", "total"))
     status = row.get("status") or "pending"
     return {

@@ -2,10 +2,11 @@
 
 from sqlalchemy.exc import IntegrityError
 
+from ..engine import account_fields
 from ..extensions import db, get_redis
 from ..jobs import enqueue, resume_rows, seed_progress, start_sync
 from ..models import ACTIVE_SYNC_STATES, SyncSession, SyncSessionAccount, User
-from ..progress import TERMINAL_STATES, Progress, build_state
+from ..progress import TERMINAL_STATES, Progress, account_state, build_state
 
 
 class NoAccounts(Exception):
@@ -103,13 +104,8 @@ def state(session: SyncSession) -> dict:
 
 def database_state(session: SyncSession) -> dict:
     """Build the state from the durable rows (after a Redis restart or once finished)."""
-    accounts = [{
-        "id": row.email_account_id, "bank": row.email_account.bank_name,
-        "status": row.status, "processed_emails": row.processed_emails,
-        "total_emails": row.total_emails, "progress_percentage": row.progress_percentage,
-        "detected_expenses": row.detected_expenses, "error_count": row.error_count,
-        "error_kind": row.error_kind, "error_message": row.error_message,
-    } for row in session.accounts]
+    accounts = [account_state(row.email_account_id, account_fields(row))
+                for row in session.accounts]
     started = session.started_at or session.created_at
     return build_state(session.status, accounts,
                        started_at_ms=int(started.timestamp() * 1000))
