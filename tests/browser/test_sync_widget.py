@@ -140,3 +140,23 @@ def test_pause_and_resume(browser, live):
     page.wait_for_selector("#sync-progress[data-status=running]", timeout=15000)
     assert watch_until_done(page)[-1] == 100
     page.close()
+
+
+def test_offline_and_back_online_with_toasts(browser, live):
+    email = live.new_user(MESSAGES)
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, live, email)
+    start(page)
+    wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'")
+    page.click("#sync-toggle-pause")
+    page.wait_for_selector("#sync-progress[data-status=paused]", timeout=15000)
+    context.set_offline(True)
+    page.wait_for_selector("#sync-connection:not([hidden])", timeout=10000)
+    assert page.inner_text("#sync-connection-message") == "Sin conexión"
+    context.set_offline(False)
+    wait_until(page, "window.syncWidget.connection === 'live'", timeout=30)
+    assert "Conexión restablecida" in page.inner_text("#toasts")
+    page.click("#sync-toggle-pause")
+    assert watch_until_done(page)[-1] == 100
+    context.close()
