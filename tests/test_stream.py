@@ -36,6 +36,8 @@ def events(response):
     """Parse the streamed body into (id, event, data) tuples and comments, as they come."""
     for chunk in response.response:
         text = chunk.decode() if isinstance(chunk, bytes) else chunk
+        if not text:
+            continue  # the stream yields an empty chunk after each event (see _event)
         assert text.endswith("\n\n"), text
         if text.startswith(":"):
             yield ("comment", text.strip())

@@ -4,6 +4,7 @@ import json
 import logging
 import queue
 from collections.abc import Iterator
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from flask import Response, abort, current_app, render_template, request, stream_with_context
@@ -15,7 +16,7 @@ from ..extensions import db, get_redis, limiter
 from ..models import SyncSession
 from ..progress import TERMINAL_STATES, Progress
 from . import bp, control
-from .views import own_session, widget_context
+from .views import own_session
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,7 @@ def stream(token: str):
         abort(403)
     session = own_session(token)
     log.info("stream opened user=%s ip=%s", current_user.id, request.remote_addr)
-    context = widget_context(session)
-    context.pop("state")
+    context = _stream_context(session)
     session_id = session.id
     # A stream lives for minutes: give its database connection back to the pool now.
     db.session.close()
@@ -66,7 +66,7 @@ def stream(token: str):
                 try:
                     item = inbox.get(timeout=HEARTBEAT_SECONDS)
                 except queue.Empty:
-                    yield ": heartbeat\n\n"
+                    yield b": heartbeat\n\n"
                     continue
                 if item is RESYNC:
                     sent, done = yield from _catch_up(progress, session_id, token, sent, render)
@@ -76,6 +76,7 @@ def stream(token: str):
                     continue
                 payload = json.loads(data)
                 yield from _event(event_id, payload, render)
+                yield b""  # let the server drop its reference to the event while we wait
                 metrics.record_event_sent(payload["state"].get("published_at"))
                 sent = event_id
                 done = payload["state"]["status"] in TERMINAL_STATES
@@ -106,12 +107,23 @@ def _catch_up(progress, session_id, token, last_id, render):
     return event_id, state["status"] in TERMINAL_STATES
 
 
-def _event(event_id: str, payload: dict, render) -> Iterator[str]:
+def _stream_context(session) -> dict:
+    """What the widget needs beyond the state, as plain values: a stream keeps its context
+    for minutes, and ORM rows would pin a session's worth of objects per open stream."""
+    last = control.last_completed(current_user.id)
+    return {
+        "sync_session": SimpleNamespace(token=session.token, finished_at=session.finished_at),
+        "labels": {row.email_account_id: row.email_account.address for row in session.accounts},
+        "last_completed": SimpleNamespace(finished_at=last.finished_at) if last else None,
+    }
+
+
+def _event(event_id: str, payload: dict, render) -> Iterator[bytes]:
     html = render(payload["state"])
-    lines = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
-    yield f"id: {event_id}\nevent: widget\n{lines}\n"
+    data = "data: " + html.replace("\n", "\ndata: ")
+    yield f"id: {event_id}\nevent: widget\n{data}\n\n".encode()
     if payload.get("message"):
-        yield f"event: toast\ndata: {payload['message']}\n\n"
+        yield f"event: toast\ndata: {payload['message']}\n\n".encode()
 
 
 def _newer(previous: str, current: str) -> bool | None:
