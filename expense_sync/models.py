@@ -23,8 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .extensions import db
 
 BANKS = {"bac": "BAC San José", "davibank": "Scotia Bank", "promerica": "Promerica"}
-SOURCE_KINDS = ("imap", "mbox", "maildir")
-IMAP_SECURITY = ("ssl", "starttls", "none")
 ACTIVE_SYNC_STATES = ("pending", "running", "paused")
 
 

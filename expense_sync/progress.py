@@ -30,7 +30,6 @@ MIN_INTERVAL = 1.0             # seconds between two progress broadcasts of a se
 
 ACCOUNT_FIELDS = ("status", "total", "processed", "detected", "errors", "error_kind",
                   "error_message", "bank")
-INT_FIELDS = ("total", "processed", "detected", "errors")
 
 
 def session_key(token: str) -> str:
