@@ -2,6 +2,10 @@
 
 import os
 
+# Greenlets need not record who spawned them (gevent's default does, with a stack
+# summary): it costs time per request and memory per open event stream.
+os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "0")
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

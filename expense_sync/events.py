@@ -1,71 +1,124 @@
 """The per-process event reader: one Redis subscription fans events out to every stream.
 
-Browsers never get a Redis connection of their own. Pub/sub drops what is published while
-the reader is disconnected, so after a reconnect every subscriber is told to resync: it
-replays the session's Redis Stream from the last event it sent, or sends a fresh snapshot.
+Browsers never get a Redis connection of their own. The reader keeps one Topic per session
+watched in this process: each event is rendered once into its SSE frame, kept among the
+topic's recent frames, and every stream of that session wakes and writes the same bytes. A
+stream holds a cursor, not a queue or a copy.
+
+Pub/sub drops what is published while the reader is disconnected. A new stream waits for
+the reader's subscription before reading its own snapshot, and after a reconnection each
+topic catches up by itself: it replays the session's Redis Stream after the last event it
+saw, or takes a fresh snapshot that every stream sends.
 """
 
 import json
 import logging
-import queue
 import threading
 import time
+from collections import deque
+from itertools import islice
+from typing import NamedTuple, Protocol
 
 import redis
 
-from .progress import CHANNEL
+from .progress import CHANNEL, TERMINAL_STATES, newer
 
 log = logging.getLogger(__name__)
 
-RESYNC = object()  # queued to every subscriber after the reader reconnects
+# Frames kept per topic: a stream further behind (its socket blocked for seconds) skips
+# to the newest, which carries the full state.
+RECENT_FRAMES = 4
+CONNECT_WAIT = 5.0  # seconds a new stream waits for the reader's Redis subscription
+
+
+class Frame(NamedTuple):
+    seq: int  # this process's order within the topic
+    event_id: str  # the Redis Stream id, sent as the SSE id
+    data: bytes  # the whole SSE frame, shared by every stream of the topic
+    terminal: bool
+    reset: bool  # a snapshot after a gap: sent even if its id is not newer
+    published_at: int | None
+
+
+class Feed(Protocol):
+    """What a topic needs from the web layer: rendering and catching up."""
+
+    def frame(self, event_id: str, payload: dict) -> bytes: ...
+
+    def catch_up(self, last_id: str | None) -> list[tuple[str, dict, bool]]: ...
+
+
+class Topic:
+    """One session's recent frames in this process, and the wake-up its streams wait on."""
+
+    def __init__(self, token: str, feed: Feed):
+        self.token, self.feed = token, feed
+        self.streams = 0
+        self.seq = 0  # of the newest frame
+        self.last_id: str | None = None  # newest event id seen, for catching up
+        self.wake = threading.Event()  # replaced, after being set, by every new frame
+        self._frames: deque[Frame] = deque(maxlen=RECENT_FRAMES)
+        self._lock = threading.Lock()
+
+    def add(self, event_id: str, payload: dict, reset: bool = False) -> None:
+        data = self.feed.frame(event_id, payload)
+        state = payload["state"]
+        with self._lock:
+            self.seq += 1
+            self._frames.append(Frame(self.seq, event_id, data,
+                                      state["status"] in TERMINAL_STATES, reset,
+                                      state.get("published_at")))
+            self.seen(event_id, reset)
+            wake, self.wake = self.wake, threading.Event()
+        wake.set()
+
+    def seen(self, event_id: str, reset: bool = False) -> None:
+        if reset or self.last_id is None or newer(self.last_id, event_id):
+            self.last_id = event_id
+
+    def since(self, seq: int) -> list[Frame]:
+        """The frames after seq; the ones still kept if the stream fell further behind."""
+        with self._lock:
+            if self.seq <= seq:
+                return []
+            return list(islice(self._frames, max(0, seq + 1 - self._frames[0].seq), None))
+
+    def catch_up(self) -> None:
+        for event_id, payload, reset in self.feed.catch_up(self.last_id):
+            self.add(event_id, payload, reset)
 
 
 class Hub:
-    """Subscribers register a queue per session token; one thread reads Redis for all."""
+    """Streams subscribe to a session's topic; one thread reads Redis for all of them."""
 
     def __init__(self, redis_url: str):
         self._url = redis_url
-        self._subscribers: dict[str, set[queue.SimpleQueue]] = {}
+        self._topics: dict[str, Topic] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pubsub = None
         self._closed = False
         self.connected = threading.Event()
 
-    def subscribe(self, token: str) -> queue.SimpleQueue:
-        inbox: queue.SimpleQueue = queue.SimpleQueue()
+    def subscribe(self, token: str, feed: Feed) -> Topic:
+        """The session's topic (made with this feed if it is the first stream)."""
         with self._lock:
-            self._subscribers.setdefault(token, set()).add(inbox)
+            topic = self._topics.get(token)
+            if topic is None:
+                topic = self._topics[token] = Topic(token, feed)
+            topic.streams += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="event-hub",
                                                 daemon=True)
                 self._thread.start()
-        return inbox
+        self.connected.wait(CONNECT_WAIT)  # else what is published meanwhile is lost
+        return topic
 
-    def unsubscribe(self, token: str, inbox: queue.SimpleQueue) -> None:
+    def unsubscribe(self, topic: Topic) -> None:
         with self._lock:
-            inboxes = self._subscribers.get(token)
-            if inboxes:
-                inboxes.discard(inbox)
-                if not inboxes:
-                    del self._subscribers[token]
-
-    @property
-    def open_streams(self) -> int:
-        with self._lock:
-            return sum(len(inboxes) for inboxes in self._subscribers.values())
-
-    def _deliver(self, token: str, item) -> None:
-        with self._lock:
-            inboxes = list(self._subscribers.get(token, ()))
-        for inbox in inboxes:
-            inbox.put(item)
-
-    def _resync_all(self) -> None:
-        with self._lock:
-            inboxes = [inbox for group in self._subscribers.values() for inbox in group]
-        for inbox in inboxes:
-            inbox.put(RESYNC)
+            topic.streams -= 1
+            if topic.streams <= 0 and self._topics.get(topic.token) is topic:
+                del self._topics[topic.token]
 
     def close(self) -> None:
         """Stop the reader (tests and shutdown); subscribers simply stop receiving."""
@@ -76,22 +129,35 @@ class Hub:
             except Exception:  # already gone
                 pass
 
+    def _topics_now(self) -> list[Topic]:
+        with self._lock:
+            return list(self._topics.values())
+
+    def _deliver(self, message: dict) -> None:
+        event = json.loads(message["data"])
+        topic = self._topics.get(event["token"])
+        if topic is None:
+            return  # nobody here watches that session
+        try:
+            topic.add(event["id"], json.loads(event["data"]))
+        except Exception:  # one bad event must not stop every other session's
+            log.exception("event %s of a sync session could not be rendered", event["id"])
+
     def _run(self) -> None:
-        delay = 0.1
-        first = True
+        delay, first = 0.1, True
         while not self._closed:
             client = redis.Redis.from_url(self._url, socket_keepalive=True,
                                           health_check_interval=10)
             try:
                 pubsub = self._pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)
+                if not first:  # what was published meanwhile is in the Redis Streams
+                    for topic in self._topics_now():
+                        topic.catch_up()
                 self.connected.set()
-                if not first:
-                    self._resync_all()
-                first, delay = False, 0.1
+                delay, first = 0.1, False
                 for message in pubsub.listen():
-                    event = json.loads(message["data"])
-                    self._deliver(event["token"], (event["id"], event["data"]))
+                    self._deliver(message)
             except Exception as exc:  # the reader must outlive any failure: log and reconnect
                 self.connected.clear()
                 if self._closed:

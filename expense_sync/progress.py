@@ -282,6 +282,14 @@ def _decode(row: dict) -> dict:
     return {k.decode(): v.decode() for k, v in row.items()}
 
 
+def newer(previous: str, current: str) -> bool | None:
+    """Whether event id current comes after previous; None if either is not an event id."""
+    try:
+        return _id_tuple(current) > _id_tuple(previous)
+    except ValueError:
+        return None
+
+
 def _id_tuple(event_id: str) -> tuple[int, int]:
     ms, _, seq = event_id.partition("-")
     return int(ms), int(seq or 0)

@@ -242,3 +242,61 @@ def test_redis_restart_mid_stream_converges(app, running):
         after = next(e for e in stream_events if e[0] != "comment")
         assert data_attr(after[2], "processed") == "60"
         hub.close()
+
+
+def test_streams_of_one_session_share_each_rendered_event(app, client, running, monkeypatch):
+    """One render per event per process, whatever the number of tabs watching."""
+    rendered = []
+    frame = stream.WidgetFeed.frame
+
+    def counting(self, event_id, payload):
+        rendered.append(event_id)
+        return frame(self, event_id, payload)
+
+    monkeypatch.setattr(stream.WidgetFeed, "frame", counting)
+    responses = [open_stream(client, running) for _ in range(3)]
+    readers = [events(response) for response in responses]
+    for reader in readers:
+        next(reader)  # each stream's own snapshot
+    rendered.clear()
+    event_id = publish(app, running, processed=5, session_status="running")
+    received = [next(e for e in reader if e[0] != "comment") for reader in readers]
+    assert [e[0] for e in received] == [event_id] * 3
+    assert len({e[2] for e in received}) == 1
+    assert rendered == [event_id]
+    hub = app.extensions["event_hub"]
+    assert running in hub._topics
+    for response in responses:
+        response.close()
+    assert running not in hub._topics
+
+
+def test_frames_carry_no_indentation(client, running):
+    raw = next(iter(open_stream(client, running).response))
+    assert raw.startswith(b"id: ") and b"\ndata: <section" in raw
+    assert b"\ndata:  " not in raw and b"\ndata: \n" not in raw
+
+
+def test_head_answers_without_opening_a_stream(app, client, running):
+    response = client.head(f"/sync_sessions/{running}/stream")
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    assert response.get_data() == b""
+    assert running not in app.extensions.get("event_hub", stream.get_hub(app))._topics
+
+
+def test_a_stream_far_behind_skips_to_the_newest_frames():
+    from expense_sync.events import RECENT_FRAMES, Topic
+
+    class Feed:
+        def frame(self, event_id, payload):
+            return event_id.encode()
+
+    topic = Topic("t", Feed())
+    state = {"status": "running", "published_at": None}
+    for n in range(1, RECENT_FRAMES + 3):
+        topic.add(f"{n}-0", {"state": state})
+    assert [f.event_id for f in topic.since(RECENT_FRAMES + 1)] == [f"{RECENT_FRAMES + 2}-0"]
+    kept = topic.since(0)  # fell out of the kept window: what is left, newest last
+    assert len(kept) == RECENT_FRAMES and kept[-1].event_id == f"{RECENT_FRAMES + 2}-0"
+    assert topic.since(topic.seq) == []
+    assert topic.last_id == f"{RECENT_FRAMES + 2}-0"
