@@ -21,6 +21,16 @@ access_log_format = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s
                      '%({x-request-id}o)s')
 
 
+def post_worker_init(worker):
+    """The loaded app's objects live as long as the worker: leave them out of every later
+    garbage collection (with 1,000 streams open a full one scanned them for ~150 ms, a
+    pause every stream shares)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def child_exit(server, worker):
     """A dead worker's open streams must stop counting (prometheus_client "livesum" gauges)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

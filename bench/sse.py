@@ -4,7 +4,7 @@
                                   [--browser-updates 200] [--skip-capacity] [--skip-latency]
                                   [--skip-flask-sse] [--skip-browser] [--idle]
                                   [--capacity-floor] [--floor-alone] [--profile-worker]
-                                  [--experiment NAME[,NAME]] [--census]
+                                  [--census]
 
 Benchmark-only packages (NOT product dependencies), installed into the venv with
     .venv/bin/pip install aiohttp flask-sse      # the stream client, the comparison
@@ -15,8 +15,8 @@ Everything runs on loopback, on free ports: its own redis-server (tests/servers.
 throwaway SQLite database, and gunicorn with the product's gunicorn.conf.py (gevent), but
 `--workers 1`, RATELIMIT_ENABLED=false (one login opens every stream) and
 PROMETHEUS_MULTIPROC_DIR set as `make run` does. The product's streams run under
-bench/sse_gunicorn_probe.py: the same settings plus a gc callback that logs collection pauses
-(and, with --experiment, monkeypatches emulating proposed product changes). Data is written
+bench/sse_gunicorn_probe.py: the same settings plus a gc callback that logs collection pauses.
+Data is written
 directly with the app: one user with --sessions running sessions of three accounts each (the
 throwaway database drops the one-running-sync-per-user index for that), one user with one
 running session for the browser; seed_progress() puts each in Redis. Streams log in once
@@ -89,6 +89,7 @@ BANKS = ("bac", "davibank", "promerica")
 ACCOUNT_TOTAL = 200_000  # emails per account: bars move but never reach 100 %
 STEP = 37  # emails added to one account per publish
 
+PROBE = "bench/sse_gunicorn_probe.py"  # the product's gunicorn settings, plus probes
 GOAL_STREAMS = 10_000
 GOAL_KB_PER_STREAM = 24.0
 GOAL_P50_MS = 5.0
@@ -793,15 +794,6 @@ def capacity_floor(stack: Stack, args) -> dict:
     return {"before_kb": before, "after_kb": after, "opened": opened}
 
 
-def probe_env(args) -> tuple[str, dict]:
-    """The gunicorn config and environment of --experiment (bench/sse_gunicorn_probe.py)."""
-    names = {n for n in (args.experiment or "").split(",") if n}
-    env = {"BENCH_EXPERIMENT": ",".join(sorted(names))}
-    if "no_greenlet_tree" in names:  # gevent's own switch: no spawning tree per greenlet
-        env["GEVENT_TRACK_GREENLET_TREE"] = "0"
-    return "bench/sse_gunicorn_probe.py", env
-
-
 def capacity(stack: Stack, data: Data, args) -> dict:
     """Open --streams, then measure the worker's RSS with every stream just past an event.
 
@@ -811,11 +803,9 @@ def capacity(stack: Stack, data: Data, args) -> dict:
     to every session (as a running sync does every second) before the "active" reading;
     with --idle, a second reading comes once every stream has written a heartbeat since.
     """
-    # The product's gunicorn settings, plus a gc callback logging each collection's pause
-    # (and --experiment's monkeypatches, if any): bench/sse_gunicorn_probe.py.
-    config, env = probe_env(args)
+    # The product's gunicorn settings, plus a gc callback logging each collection's pause.
     gc_log = stack.workdir / "gc-capacity.json"
-    stack.start_web(config=config, env={**env, "BENCH_GC_LOG": str(gc_log)})
+    stack.start_web(config=PROBE, env={"BENCH_GC_LOG": str(gc_log)})
     cookie = log_in(stack.port, STREAMS_EMAIL)
     warm_up(stack, cookie, data.stream_tokens)
     pid = stack.worker_pid()
@@ -1012,7 +1002,7 @@ def finish_py_spy(spy) -> dict | None:
 def latency_product(stack: Stack, data: Data, args) -> dict:
     # The product's gunicorn settings plus a gc callback that logs each collection's pause.
     gc_log = stack.workdir / "gc.json"
-    stack.start_web(config="bench/sse_gunicorn_probe.py", env={"BENCH_GC_LOG": str(gc_log)})
+    stack.start_web(config=PROBE, env={"BENCH_GC_LOG": str(gc_log)})
     cookie = log_in(stack.port, STREAMS_EMAIL)
     warm_up(stack, cookie, data.stream_tokens)
     tokens = data.stream_tokens
@@ -1112,8 +1102,8 @@ def latency_flask_sse(stack: Stack, data: Data, args) -> dict:
 def census(stack: Stack, data: Data, args) -> None:
     """Where a held stream's memory goes: live objects and allocation sites, per stream."""
     trigger = stack.workdir / "census-trigger"
-    stack.start_web(config="bench/sse_gunicorn_probe.py", env={
-        **probe_env(args)[1], "BENCH_CENSUS_TRIGGER": str(trigger), "BENCH_TRACEMALLOC": "1"})
+    stack.start_web(config=PROBE, env={
+        "BENCH_CENSUS_TRIGGER": str(trigger), "BENCH_TRACEMALLOC": "1"})
 
     def take(name: str) -> dict:
         out = stack.workdir / f"census-{name}.json"
@@ -1509,10 +1499,6 @@ def main() -> int:
     parser.add_argument("--profile-worker", action="store_true",
                         help="sample the worker with py-spy during the product latency run "
                         "(pip install py-spy; benchmark-only)")
-    parser.add_argument("--experiment", metavar="NAME[,NAME]",
-                        help="capacity only, with product changes emulated by monkeypatch: "
-                        "drop_last_chunk, plain_context, light_context, no_greenlet_tree, "
-                        "gc_freeze (bench/sse_gunicorn_probe.py)")
     parser.add_argument("--census", action="store_true",
                         help="instead of the benchmark: where a held stream's memory goes "
                         "(tracemalloc in the worker; use ~1000 streams)")
@@ -1531,8 +1517,6 @@ def main() -> int:
             if args.census:
                 census(stack, data, args)
                 return 0
-            if args.experiment:
-                args.skip_latency = args.skip_browser = True
             if not args.skip_capacity:
                 cap = capacity(stack, data, args)
                 print(f"capacity done at {time.monotonic() - started:.0f} s", flush=True)

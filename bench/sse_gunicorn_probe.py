@@ -1,4 +1,4 @@
-"""gunicorn settings for bench/sse.py --census / --experiment: the product's, plus probes.
+"""gunicorn settings for bench/sse.py: the product's, plus probes.
 
 Loaded instead of gunicorn.conf.py (whose settings it copies), it adds in the worker:
 
@@ -8,19 +8,7 @@ Loaded instead of gunicorn.conf.py (whose settings it copies), it adds in the wo
   loaded). tracemalloc makes everything slower and bigger: a census run's RSS is not the
   capacity's.
 - BENCH_GC_LOG=path: every garbage collection's (generation, seconds, when), rewritten to
-  that file every 0.2 s;
-- BENCH_EXPERIMENT=name[,name]: monkeypatches that emulate a proposed product change, so
-  its effect on memory per stream is measured before anyone edits the product:
-    drop_last_chunk  after each event, yield "" (gunicorn skips empty chunks) so neither
-                     gunicorn's `for item in respiter` nor werkzeug's _iter_encoded keeps
-                     the last event's text alive while the stream waits;
-    plain_context    the stream keeps plain values (token, finished_at, labels) instead of
-                     the detached SQLAlchemy objects that widget_context() returns;
-    light_context    the stream's generator runs in a small request context of its own
-                     (enough for url_for) instead of keeping the subscribing request's
-                     (its environ, cookies, session, g and the logged-in User object);
-    no_greenlet_tree GEVENT_TRACK_GREENLET_TREE=0 (set by bench/sse.py, gevent's switch);
-    gc_freeze        gc.freeze() once the app is loaded (a gunicorn post_worker_init hook).
+  that file every 0.2 s.
 """
 
 import gc
@@ -68,60 +56,13 @@ def _census(path: str) -> None:
     Path(path).write_text(json.dumps(result))
 
 
-def _experiments(names: set[str]) -> None:
-    from types import SimpleNamespace
-
-    from expense_sync.sync import stream
-
-    if "drop_last_chunk" in names:
-        event = stream._event
-
-        def _event(event_id, payload, render):
-            yield from event(event_id, payload, render)
-            yield ""
-
-        stream._event = _event
-    if "plain_context" in names:
-        widget_context = stream.widget_context
-
-        def plain(session):
-            context = widget_context(session)
-            row = context["sync_session"]
-            context["sync_session"] = SimpleNamespace(token=row.token,
-                                                      finished_at=row.finished_at)
-            done = context["last_completed"]
-            context["last_completed"] = (SimpleNamespace(finished_at=done.finished_at)
-                                         if done else None)
-            return context
-
-        stream.widget_context = plain
-    if "gc_freeze" in names:
-        gc.collect()
-        gc.freeze()  # the loaded app's objects leave every later collection's scan
-    if "light_context" in names:
-        from flask import current_app, request
-
-        def light(generator):
-            app = current_app._get_current_object()
-            base = request.host_url
-
-            def run():
-                with app.test_request_context("/", base_url=base):
-                    yield from generator
-
-            return run()
-
-        stream.stream_with_context = light
-
-
 def post_worker_init(worker):
     """Runs in the worker once gevent has patched it and the app is loaded."""
     import threading  # gevent's, by now
 
-    names = {n for n in os.environ.get("BENCH_EXPERIMENT", "").split(",") if n}
-    if names:
-        _experiments(names)
-        worker.log.info("bench experiments: %s", ", ".join(sorted(names)))
+    product_hook = _product.get("post_worker_init")
+    if product_hook:
+        product_hook(worker)
     if os.environ.get("BENCH_TRACEMALLOC"):
         import tracemalloc
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # Frames kept per topic: a stream further behind (its socket blocked for seconds) skips
 # to the newest, which carries the full state.
 RECENT_FRAMES = 4
+YIELD_AFTER = 0.002  # seconds of delivering before the reader lets the streams write
 CONNECT_WAIT = 5.0  # seconds a new stream waits for the reader's Redis subscription
 
 
@@ -156,8 +157,14 @@ class Hub:
                         topic.catch_up()
                 self.connected.set()
                 delay, first = 0.1, False
+                busy_since = time.monotonic()
                 for message in pubsub.listen():
                     self._deliver(message)
+                    if time.monotonic() - busy_since > YIELD_AFTER:
+                        # While Redis has more messages buffered, reading them never waits:
+                        # under gevent, let the woken streams write now and then.
+                        time.sleep(0)
+                        busy_since = time.monotonic()
             except Exception as exc:  # the reader must outlive any failure: log and reconnect
                 self.connected.clear()
                 if self._closed:

@@ -116,6 +116,9 @@ def test_heartbeat_and_clean_end_after_terminal_event(app, client, running):
     publish(app, running, processed=100, status="completed", session_status="completed")
     rest = [e for e in stream_events if e[0] != "comment"]
     assert len(rest) == 1 and data_attr(rest[0][2], "status") == "completed"
+    # Rendered once for every browser of the user: no one session's CSRF token in it (the
+    # form posts with the page's X-CSRFToken header).
+    assert 'id="sync-start"' in rest[0][2] and 'name="csrf_token"' not in rest[0][2]
 
 
 def test_anonymous_gets_401_and_another_user_404(app, client, running):
@@ -300,3 +303,34 @@ def test_a_stream_far_behind_skips_to_the_newest_frames():
     assert len(kept) == RECENT_FRAMES and kept[-1].event_id == f"{RECENT_FRAMES + 2}-0"
     assert topic.since(topic.seq) == []
     assert topic.last_id == f"{RECENT_FRAMES + 2}-0"
+
+
+APART = """
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from expense_sync.sync.stream import streams_apart
+seen = {}
+def app(environ, start_response):
+    seen[environ["PATH_INFO"]] = gevent.getcurrent()
+    return [b"ok"]
+wrapped = streams_apart(app)
+for path in ("/sync_sessions/t/stream", "/sync"):
+    assert wrapped({"PATH_INFO": path}, None) == [b"ok"]
+print(wrapped is not app, seen["/sync_sessions/t/stream"] is not gevent.getcurrent(),
+      seen["/sync"] is gevent.getcurrent())
+"""
+
+
+def test_under_gevent_a_stream_request_runs_in_a_greenlet_of_its_own():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", APART], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.split() == ["True", "True", "True"]
+
+    def app(environ, start_response):
+        return []
+
+    assert stream.streams_apart(app) is app  # this process is not patched: nothing to do

@@ -1,14 +1,13 @@
 """GET /sync_sessions/<token>/stream: Server-Sent Events carrying the widget fragment."""
 
 import logging
+import re
 from collections.abc import Callable
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-import gevent
-from flask import Response, abort, current_app, render_template, request
+from flask import Response, abort, current_app, request
 from flask_login import current_user
-from gevent import monkey
 
 from .. import metrics
 from ..events import get_hub
@@ -22,6 +21,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15
 HEARTBEAT = b": heartbeat\n\n"
+_LINE_BREAK = re.compile(r"\n\s*")  # with the indentation and blank lines after it
 
 
 def _stream_key() -> str:
@@ -49,7 +49,7 @@ def stream(token: str):
     if request.method == "HEAD":
         return Response(mimetype="text/event-stream")
     log.info("stream opened user=%s ip=%s", current_user.id, request.remote_addr)
-    feed = WidgetFeed(current_app._get_current_object(), request.url_root, session)
+    feed = WidgetFeed(current_app._get_current_object(), session)
     # A stream lives for minutes: give its database connection back to the pool now.
     db.session.close()
     last_event_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
@@ -111,28 +111,31 @@ class WidgetFeed:
     a topic keeps its feed as long as streams watch, and ORM rows would pin a session's
     worth of objects."""
 
-    def __init__(self, app, base_url: str, session):
+    def __init__(self, app, session):
         last = control.last_completed(current_user.id)
-        self.app, self.base_url = app, base_url
-        self.token, self.session_id = session.token, session.id
+        self.app, self.token, self.session_id = app, session.token, session.id
+        self.template = app.jinja_env.get_template("sync/_widget.html")
+        # Topics render from the event reader, outside any request: URLs are built as this
+        # request would build them (its application root), with no context to push.
+        urls = app.create_url_adapter(request)
         self.context = {
             "sync_session": SimpleNamespace(token=session.token,
                                             finished_at=session.finished_at),
             "labels": {row.email_account_id: row.email_account.address
                        for row in session.accounts},
             "last_completed": SimpleNamespace(finished_at=last.finished_at) if last else None,
+            "url_for": lambda endpoint, **values: urls.build(endpoint, values),
+            # One rendering serves every tab and browser of the user: nothing of one browser
+            # session in it (forms take the CSRF token from the page's hx-headers).
+            "shared": True,
         }
 
     def frame(self, event_id: str, payload: dict) -> bytes:
-        # Topics render from the event reader too: a request context of our own gives
-        # url_for the application root without keeping any subscriber's request alive.
-        with self.app.test_request_context(base_url=self.base_url):
-            html = render_template("sync/_widget.html", state=payload["state"],
-                                   **self.context)
+        html = self.template.render(state=payload["state"], **self.context)
         # Indentation is a third of the fragment and means nothing to the browser: every
         # update goes to every open tab, so it is left out (the line breaks stay).
-        data = "\n".join("data: " + line for line in map(str.strip, html.splitlines()) if line)
-        text = f"id: {event_id}\nevent: widget\n{data}\n\n"
+        data = _LINE_BREAK.sub("\ndata: ", html.strip())
+        text = f"id: {event_id}\nevent: widget\ndata: {data}\n\n"
         if payload.get("message"):
             text += f"event: toast\ndata: {payload['message']}\n\n"
         return text.encode()
@@ -167,13 +170,17 @@ def streams_apart(wsgi_app: Callable) -> Callable:
     has its own stack of Python frames), and the connection's greenlet lives as long as the
     stream. Flask's dispatch, the login and the snapshot's rendering go deep; run apart,
     they leave the long-lived greenlet only the shallow loop that waits and writes: about
-    5 KB less per open stream (bench/sse.py).
+    5 KB less per open stream (bench/sse.py). Without gevent's patching (the app loaded
+    before it, or no gevent at all) it returns the app unchanged.
     """
+    from gevent import monkey, spawn
+
+    if not monkey.is_module_patched("socket"):
+        return wsgi_app
 
     def app(environ, start_response):
-        if environ.get("PATH_INFO", "").endswith("/stream") and monkey.is_module_patched(
-                "socket"):
-            return gevent.spawn(wsgi_app, environ, start_response).get()
+        if environ.get("PATH_INFO", "").endswith("/stream"):
+            return spawn(wsgi_app, environ, start_response).get()
         return wsgi_app(environ, start_response)
 
     return app

@@ -61,6 +61,12 @@ def test_bar_moves_live_to_100_with_the_same_element(browser, live):
     transform = page.eval_on_selector("#sync-progress-bar", "e => e.style.transform")
     assert transform == "scaleX(1)" or transform == "scaleX(1.0000)"
     assert "gastos detectados" in page.inner_text("#sync-widget")
+    # The finished widget came over the stream, rendered once for every browser: its form
+    # carries no session's CSRF token, the page's header does. Starting again must work.
+    token = page.get_attribute("#sync-widget", "data-token")
+    page.click("#sync-start")
+    wait_until(page, f"document.getElementById('sync-widget').dataset.token !== '{token}'",
+               timeout=30)
     page.close()
 
 
