@@ -948,13 +948,14 @@ def gc_pauses(path: Path, since: float, until: float) -> dict:
 
 # Where a delivered event's CPU goes in the worker: stacks holding one of these frames.
 PROFILE_PARTS = [
-    ("render the widget template", "render_template (flask/templating.py"),
-    ("frame it as SSE (split lines)", "<genexpr> (expense_sync/sync/stream.py"),
+    ("render the frame, once per session (template + SSE framing)",
+     "frame (expense_sync/sync/stream.py"),
+    ("  of which the widget template", "render (jinja2/environment.py"),
     ("json.loads of the payload", "loads (json/__init__.py"),
     ("metrics.record_event_sent", "record_event_sent (expense_sync/metrics.py"),
     ("gunicorn writes the chunk", "write (gunicorn/http/wsgi.py"),
-    ("hub: read Redis pub/sub, parse, deliver", "_run (expense_sync/events.py"),
-    ("stream generator in all (incl. above)", "generate (expense_sync/sync/stream.py"),
+    ("hub: read Redis pub/sub, parse, render, deliver", "_run (expense_sync/events.py"),
+    ("stream generators in all (incl. the writes)", "_follow (expense_sync/sync/stream.py"),
 ]
 
 
