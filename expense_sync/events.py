@@ -134,6 +134,15 @@ class Hub:
         with self._lock:
             return list(self._topics.values())
 
+    def _catch_up_all(self) -> None:
+        for topic in self._topics_now():
+            try:
+                topic.catch_up()
+            except redis.RedisError:
+                raise  # Redis went away again: reconnect and start over
+            except Exception:  # one session's failure must not hold up the others
+                log.exception("a sync session's streams could not catch up")
+
     def _deliver(self, message: dict) -> None:
         event = json.loads(message["data"])
         topic = self._topics.get(event["token"])
@@ -153,8 +162,7 @@ class Hub:
                 pubsub = self._pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)
                 if not first:  # what was published meanwhile is in the Redis Streams
-                    for topic in self._topics_now():
-                        topic.catch_up()
+                    self._catch_up_all()
                 self.connected.set()
                 delay, first = 0.1, False
                 busy_since = time.monotonic()

@@ -334,3 +334,34 @@ def test_under_gevent_a_stream_request_runs_in_a_greenlet_of_its_own():
         return []
 
     assert stream.streams_apart(app) is app  # this process is not patched: nothing to do
+
+
+def test_after_a_reconnect_one_failing_session_does_not_hold_up_the_others(redis_url):
+    from expense_sync.events import Hub
+
+    class Feed:
+        def __init__(self, fails):
+            self.fails = fails
+
+        def frame(self, event_id, payload):
+            return event_id.encode()
+
+        def catch_up(self, last_id):
+            if self.fails:
+                raise LookupError("that session is gone")
+            return [("9-0", {"state": {"status": "running"}}, True)]
+
+    hub = Hub(redis_url)
+    try:
+        broken = hub.subscribe("broken", Feed(fails=True))
+        healthy = hub.subscribe("healthy", Feed(fails=False))
+        assert hub.connected.is_set() and healthy.seq == 0
+        hub._pubsub.connection.disconnect()  # what a Redis restart does to the reader
+        deadline = time.monotonic() + 10
+        while healthy.seq == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [f.event_id for f in healthy.since(0)] == ["9-0"] and healthy.since(0)[0].reset
+        assert broken.seq == 0
+        assert hub.connected.wait(5)
+    finally:
+        hub.close()
