@@ -365,3 +365,11 @@ def test_after_a_reconnect_one_failing_session_does_not_hold_up_the_others(redis
         assert hub.connected.wait(5)
     finally:
         hub.close()
+
+
+def test_a_stream_closed_before_its_first_write_still_unsubscribes(app, client, running):
+    hub = stream.get_hub(app)
+    response = open_stream(client, running)
+    assert response.status_code == 200 and running in hub._topics
+    response.close()  # e.g. the client went away before the server wrote anything
+    assert running not in hub._topics

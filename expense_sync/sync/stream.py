@@ -64,11 +64,12 @@ def stream(token: str):
         raise
     sent, payload = opening[-1][:2]
     topic.seen(sent)
+    body = _follow(hub, topic, cursor, sent, frames,
+                   payload["state"]["status"] in TERMINAL_STATES)
+    next(body)  # into its try block: from now on closing or dropping it unsubscribes
     # The generator itself is the WSGI body (direct_passthrough): no wrapper generators
     # around it, so every waiting stream's greenlet saves fewer C stack frames.
-    return Response(_follow(hub, topic, cursor, sent, frames,
-                            payload["state"]["status"] in TERMINAL_STATES),
-                    mimetype="text/event-stream", direct_passthrough=True,
+    return Response(body, mimetype="text/event-stream", direct_passthrough=True,
                     headers={"Cache-Control": "no-cache, no-transform",
                              "X-Accel-Buffering": "no"})
 
@@ -81,6 +82,7 @@ def _follow(hub, topic, cursor: int, sent: str, frames: list[bytes], done: bool)
     """
     metrics.stream_opened()
     try:
+        yield  # where the view leaves it
         yield from frames
         frames = None
         yield b""  # let the server drop its reference to the last frame while we wait
