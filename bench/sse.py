@@ -139,17 +139,9 @@ def free_port() -> int:
 
 
 def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
+    from servers import children as _children
+
+    return list(_children(pid))
 
 
 def rss_kb(pid: int) -> int:

@@ -320,7 +320,7 @@ class DovecotServer:
         if self._process is None:
             return 0
         killed = 0
-        for pid in _children(self._process.pid):
+        for pid in children(self._process.pid):
             try:
                 if Path(f"/proc/{pid}/comm").read_text().strip() == "imap":
                     os.kill(pid, signal.SIGKILL)
@@ -330,7 +330,8 @@ class DovecotServer:
         return killed
 
 
-def _children(parent: int) -> Iterator[int]:
+def children(parent: int) -> Iterator[int]:
+    """The pids whose parent is `parent` (read from /proc)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue

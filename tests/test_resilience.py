@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from servers import RedisServer, _children
+from servers import RedisServer, children
 from test_sync import imap_account, load, new_imap_user
 
 from expense_sync import create_app
@@ -59,7 +59,7 @@ def kill_tree(pid: int) -> None:
     """SIGKILL a worker and everything it forked (its work-horse has its own group)."""
     pids = [pid]
     for parent in pids:
-        pids.extend(_children(parent))
+        pids.extend(children(parent))
     for target in pids:
         try:
             os.kill(target, signal.SIGKILL)
