@@ -191,10 +191,8 @@ class Progress:
         """Events newer than last_id, or None when last_id fell out of the kept window."""
         key = events_key(token)
         oldest = self.redis.xrange(key, count=1)
-        try:
-            if not oldest or _id_tuple(oldest[0][0].decode()) > _id_tuple(last_id):
-                return None
-        except ValueError:  # not an id we ever sent
+        # Gone, trimmed past last_id, or last_id is not an id we ever sent (None).
+        if not oldest or newer(last_id, oldest[0][0].decode()) is not False:
             return None
         entries = self.redis.xrange(key, min=f"({last_id}", max="+")
         return [(entry_id.decode(), json.loads(fields[b"data"])) for entry_id, fields in
