@@ -15,7 +15,7 @@ from ..extensions import db, get_redis, limiter
 from ..models import SyncSession
 from ..progress import TERMINAL_STATES, Progress, newer
 from . import bp, control
-from .views import own_session
+from .views import account_labels, own_session
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,7 @@ class WidgetFeed:
         self.context = {
             "sync_session": SimpleNamespace(token=session.token,
                                             finished_at=session.finished_at),
-            "labels": {row.email_account_id: row.email_account.address
-                       for row in session.accounts},
+            "labels": account_labels(session),
             "last_completed": SimpleNamespace(finished_at=last.finished_at) if last else None,
             "url_for": lambda endpoint, **values: urls.build(endpoint, values),
             # One rendering serves every tab and browser of the user: nothing of one browser

@@ -34,10 +34,14 @@ def widget_context(session: SyncSession | None) -> dict:
     return {
         "sync_session": session,
         "state": control.state(session) if session else None,
-        "labels": {row.email_account_id: row.email_account.address
-                   for row in session.accounts} if session else {},
+        "labels": account_labels(session) if session else {},
         "last_completed": control.last_completed(current_user.id),
     }
+
+
+def account_labels(session: SyncSession) -> dict[int, str]:
+    """The address shown under each account's bank in the widget."""
+    return {row.email_account_id: row.email_account.address for row in session.accounts}
 
 
 def render_widget(session: SyncSession | None):
