@@ -1,6 +1,8 @@
 """expense_sync.parsing: every sample and fixture email gives exactly its expected outcome."""
 
 import json
+import subprocess
+import sys
 from dataclasses import FrozenInstanceError
 from datetime import timedelta
 from decimal import Decimal
@@ -16,9 +18,20 @@ from expense_sync.parsing import (
     iter_messages,
     parse_message,
 )
+from expense_sync.parsing.registry import bank_choices
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SAMPLE_SETS = ("samples", "samples2")
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "emails"
+# The shared samples name every ignored email's reason with three words; the parser names
+# the rule that decided it. Each rule falls under one of the samples' words.
+SAMPLE_REASON = {
+    "declined": "declined",
+    "own_card_payment": "own card payment",
+    "zero_preauthorization": "zero amount",
+    "untrusted_forward": "untrusted forward",
+}
 
 
 def expected_lines(folder: Path, emails: Path) -> list:
@@ -27,7 +40,7 @@ def expected_lines(folder: Path, emails: Path) -> list:
         return [pytest.param(None, None, marks=pytest.mark.skip(reason=reason))]
     lines = (folder / "expected.jsonl").read_text(encoding="utf-8").splitlines()
     return [
-        pytest.param(emails / entry["file"], entry, id=entry["file"])
+        pytest.param(emails / entry["file"], entry, id=f"{folder.name}/{entry['file']}")
         for entry in map(json.loads, lines)
     ]
 
@@ -36,9 +49,40 @@ def as_line(path: Path, outcome: Outcome) -> dict:
     return {"file": path.name, "message_id": outcome.message_id, **outcome.to_dict()}
 
 
-@pytest.mark.parametrize(("path", "expected"), expected_lines(SAMPLES, SAMPLES / "emails"))
-def test_shared_sample_parses_to_its_expected_line(path, expected):
-    assert as_line(path, parse_message(path.read_bytes())) == expected
+@pytest.fixture(scope="module")
+def cli_lines() -> dict:
+    """What `flask parse-emails --json` prints for each shared sample, by set and file name."""
+    lines = {}
+    for name in SAMPLE_SETS:
+        emails = SHARED / name / "emails"
+        if emails.is_dir():
+            printed = subprocess.run(
+                [sys.executable, "-m", "flask", "--app", "wsgi", "parse-emails", "--json",
+                 str(emails)],
+                cwd=ROOT, capture_output=True, text=True, check=True,
+            ).stdout
+            for record in map(json.loads, printed.splitlines()):
+                lines[(name, Path(record["file"]).name)] = record
+    return lines
+
+
+SAMPLE_PARAMS = [
+    param
+    for name in SAMPLE_SETS
+    for param in expected_lines(SHARED / name, SHARED / name / "emails")
+]
+
+
+@pytest.mark.parametrize(("path", "expected"), SAMPLE_PARAMS)
+def test_shared_sample_gives_its_expected_outcome_through_the_cli(path, expected, cli_lines):
+    printed = dict(cli_lines[(path.parent.parent.name, path.name)], file=path.name)
+    if printed["status"] == "ignored":
+        printed["reason"] = SAMPLE_REASON.get(printed["reason"], "not a transaction")
+    if printed["status"] == "unparsed":
+        assert printed["bank"] and printed["reason"]
+        printed = {key: printed[key] for key in ("file", "message_id", "status")}
+        expected = {key: expected[key] for key in ("file", "message_id", "status")}
+    assert printed == expected
 
 
 @pytest.mark.parametrize(("path", "expected"), expected_lines(FIXTURES, FIXTURES))
@@ -86,7 +130,7 @@ def test_a_forward_gives_the_same_transaction_as_its_original():
 
 def test_a_forward_counts_when_sent_from_one_of_the_mailbox_addresses():
     name = "forward_from_other_own_address.eml"
-    assert fixture(name).reason == "untrusted forward"
+    assert fixture(name).reason == "untrusted_forward"
     trusted = fixture(name, own_addresses=["Juan <Juan.Trabajo@example.org>"])
     assert trusted.status == "transaction"
     assert trusted.transaction.bank == "davibank"
@@ -98,7 +142,7 @@ def test_a_forward_from_and_to_a_stranger_is_not_trusted_by_a_sync():
     # knows its address (a stranger can send to himself and Bcc the user).
     name = "forward_gmail_trusted.eml"
     assert fixture(name).status == "transaction"
-    assert fixture(name, own_addresses=["ana@example.cr"]).reason == "untrusted forward"
+    assert fixture(name, own_addresses=["ana@example.cr"]).reason == "untrusted_forward"
     assert fixture(name, own_addresses=["juan.perez@example.com"]).status == "transaction"
 
 
@@ -113,17 +157,24 @@ def test_unparsed_outcome_shape():
     outcome = fixture("malformed_truncated_amount.eml")
     assert outcome.to_dict() == {
         "status": "unparsed",
-        "reason": "message truncated",
+        "reason": "truncated",
         "bank": "bac",
     }
 
 
-def test_registry_has_the_three_banks_with_their_display_names():
-    assert {code: bank.name for code, bank in BANKS.items()} == {
-        "bac": "BAC San José",
-        "davibank": "Scotia Bank / DAVIbank",
-        "promerica": "Promerica",
-    }
+def test_registry_has_every_bank_with_its_display_name_biggest_first():
+    assert bank_choices() == [
+        ("bac", "BAC San José"),
+        ("bn", "Banco Nacional"),
+        ("bcr", "BCR"),
+        ("popular", "Banco Popular"),
+        ("davibank", "Scotia Bank"),
+        ("promerica", "Promerica"),
+        ("mucap", "MUCAP"),
+        ("mutual", "Grupo Mutual"),
+        ("multimoney", "Multimoney"),
+    ]
+    assert set(BANKS) == {code for code, _ in bank_choices()}
 
 
 def test_sender_domains_cover_old_and_new_senders():
@@ -136,6 +187,15 @@ def test_sender_domains_cover_old_and_new_senders():
         "davibank.cr",
         "scotiabank.com",
         "promerica.fi.cr",
+        "davivienda.cr",
+        "bacnet.net",
+        "bncr.fi.cr",
+        "bancobcr.com",
+        "bancopopularinforma.fi.cr",
+        "bpdc.fi.cr",
+        "mucap.fi.cr",
+        "grupomutual.fi.cr",
+        "multimoney.com",
     ):
         assert expected in domains
     assert len(domains) == len(set(domains))
@@ -169,4 +229,4 @@ def test_iter_messages_reads_files_directories_and_mbox(tmp_path):
     ]
     assert found[2][1] == first
     assert found[3][1] == second + body_line
-    assert parse_message(found[3][1]).reason == "zero amount"
+    assert parse_message(found[3][1]).reason == "zero_preauthorization"

@@ -143,7 +143,7 @@ def test_text_and_html_parts_that_disagree_are_not_believed():
     ).encode()
     assert parse_message(raw).to_dict() == {
         "status": "unparsed",
-        "reason": "conflicting amounts",
+        "reason": "conflicting_amounts",
         "bank": "bac",
     }
 
@@ -158,7 +158,7 @@ def test_a_bug_in_a_bank_parser_becomes_unparsed():
         outcome = parse_message(notice())
     finally:
         register(original)
-    assert (outcome.status, outcome.reason, outcome.bank) == ("unparsed", "parser error", "bac")
+    assert (outcome.status, outcome.reason, outcome.bank) == ("unparsed", "parser_error", "bac")
     assert parse_message(notice()).status == "transaction"
 
 

@@ -9,22 +9,30 @@ from .text import fold
 
 CURRENCY_WORDS = {
     "crc": "CRC",
+    "col": "CRC",  # MUCAP's code for colones
+    "colon": "CRC",
     "colones": "CRC",
     "₡": "CRC",
     "¢": "CRC",
     "usd": "USD",
     "us$": "USD",
     "$": "USD",
+    "dolar": "USD",
     "dolares": "USD",
 }
-_CURRENCY = r"(?<![a-z])(?:crc|usd|us\$|colones|dolares)(?![a-z])|[$₡¢]"
+_CURRENCY = r"(?<![a-z])(?:crc|col|colon(?:es)?|usd|us\$|dolar(?:es)?)(?![a-z])|[$₡¢]"
+# Other currencies' codes next to a number: a purchase in córdobas is neither CRC nor USD.
+_FOREIGN = re.compile(
+    r"(?<![A-Za-z])(?:NIC|EUR|GTQ|HNL|PAB|MXN|COP|GBP|CAD|BRL|ARS|CLP|PEN|DOP)\s*:?\s*[0-9.,]"
+    r"|[0-9]\s*(?:NIC|EUR|GTQ|HNL|PAB|MXN|COP|GBP|CAD|BRL|ARS|CLP|PEN|DOP)(?![A-Za-z])|€"
+)
 # A number may group thousands with spaces too (es-CR formatting: "₡1 234,50"), so digits
 # after a space belong to it; parse_amount then accepts only whole groups of three. Were
 # the space a boundary, "₡1 234,50" would read as one colón.
 _DIGITS = r"[0-9](?:[0-9.,]*[0-9])?"
 _NUMBER = rf"(?<![0-9.,])(?:{_DIGITS}(?: {_DIGITS})*|[.,][0-9]{{2}})(?![0-9])"
 _MONEY = re.compile(
-    rf"(?P<cur1>{_CURRENCY})\s*(?P<num1>{_NUMBER})|(?P<num2>{_NUMBER})\s*(?P<cur2>{_CURRENCY})",
+    rf"(?P<cur1>{_CURRENCY})\s*:?\s*(?P<num1>{_NUMBER})|(?P<num2>{_NUMBER})\s*(?P<cur2>{_CURRENCY})",
     re.IGNORECASE,
 )
 _BARE_NUMBER = re.compile(_NUMBER)
@@ -73,7 +81,10 @@ def find_money(text: str, default_currency: str | None = None) -> tuple[Decimal,
     A number next to a currency that does not read cleanly gives None rather than
     falling through to some other number.
     """
-    match = _MONEY.search(fold(text))
+    folded = fold(text)
+    match = _MONEY.search(folded)
+    if _FOREIGN.search(folded, 0, match.start() if match else len(folded)):
+        return None  # the first amount is in another currency: never read a later one
     if match is not None:
         number = match.group("num1") or match.group("num2")
         currency = currency_code(match.group("cur1") or match.group("cur2"))

@@ -7,17 +7,22 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from . import forwards, headers, rules
+from .amounts import has_money
 from .mime import Mail, read_message
 from .model import (
-    NOT_A_TRANSACTION,
+    DECLINED,
+    MARKETING_SENDER,
+    NOT_FROM_BANK,
     PARSER_ERROR,
+    TRANSACTION,
+    UNKNOWN_LAYOUT,
     UNREADABLE_MESSAGE,
     UNTRUSTED_FORWARD,
     Outcome,
     ignored,
     unparsed,
 )
-from .registry import BankParser, bank_for_sender
+from .registry import BankParser, bank_for_sender, banks_named_in
 
 _RAW_FROM = re.compile(rb"^from:[ \t]*([^\r\n]*)", re.I | re.M)
 
@@ -37,7 +42,7 @@ def parse_message(raw: bytes, *, own_addresses: Iterable[str] = ()) -> Outcome:
         outcome = _classify(mail, own)
     except Exception:
         bank = _bank_code(mail.sender)
-        outcome = unparsed(PARSER_ERROR, bank) if bank else ignored(NOT_A_TRANSACTION)
+        outcome = unparsed(PARSER_ERROR, bank) if bank else ignored(NOT_FROM_BANK)
     return Outcome(
         status=outcome.status,
         reason=outcome.reason,
@@ -54,26 +59,54 @@ def _classify(mail: Mail, own_addresses: list[str]) -> Outcome:
     bank = bank_for_sender(mail.sender)
     if bank is not None:
         return _read_bank_mail(bank, mail)
-    inner = forwards.unwrap(mail)
-    inner_bank = bank_for_sender(inner.sender) if inner is not None else None
-    if inner is None or inner_bank is None:
-        return ignored(NOT_A_TRANSACTION)
-    if not forwards.trusted(mail, own_addresses):
-        return ignored(UNTRUSTED_FORWARD, inner_bank.code)
-    return _read_bank_mail(inner_bank, inner)
+    inner = forwards.unwrap(mail, is_bank=lambda sender: bank_for_sender(sender) is not None)
+    if inner is not None:
+        inner_bank = bank_for_sender(inner.sender)
+        if inner_bank is None:
+            return ignored(NOT_FROM_BANK)
+        if not forwards.trusted(mail, own_addresses):
+            return ignored(UNTRUSTED_FORWARD, inner_bank.code)
+        return _read_bank_mail(inner_bank, inner)
+    if mail.subject != mail.bare_subject and forwards.trusted(mail, own_addresses):
+        return _read_pasted(mail)
+    return ignored(NOT_FROM_BANK)
 
 
 def _read_bank_mail(bank: BankParser, mail: Mail) -> Outcome:
+    """The outcome of a message from one of the bank's senders (or a trusted forward)."""
     if bank.markets_from(mail.sender):  # promotions: never a notification
-        return ignored(NOT_A_TRANSACTION, bank.code)
-    reason = rules.reason_to_ignore(mail)
-    if reason is not None:
-        return ignored(reason, bank.code)
+        return ignored(MARKETING_SENDER, bank.code)
     try:
         outcome = bank.parse(mail)
     except Exception:
         return unparsed(PARSER_ERROR, bank.code)
-    return outcome if outcome is not None else rules.unrecognised(mail, bank.code)
+    if outcome is None:
+        return rules.unrecognised(mail, bank.code)
+    if outcome.status == TRANSACTION and rules.declined(mail):
+        return ignored(DECLINED, bank.code)
+    return outcome
+
+
+def _read_pasted(mail: Mail) -> Outcome:
+    """A manual forward with no header block: the bank's text pasted under "FW: ...".
+
+    The template names its bank ("DAVIbank le notifica", "Banco Nacional"); each bank the
+    text names is tried, the first named first. A named bank's text with an amount that no
+    template reads stays visible as unparsed.
+    """
+    named = banks_named_in(mail)
+    for bank in named:
+        try:
+            outcome = bank.parse(mail)
+        except Exception:
+            return unparsed(PARSER_ERROR, bank.code)
+        if outcome is not None:
+            if outcome.status == TRANSACTION and rules.declined(mail):
+                return ignored(DECLINED, bank.code)
+            return outcome
+    if named and any(has_money(body.flat) for body in mail.bodies()):
+        return unparsed(UNKNOWN_LAYOUT, named[0].code)
+    return ignored(NOT_FROM_BANK)
 
 
 def _as_bytes(raw: object) -> bytes:
@@ -105,4 +138,4 @@ def _unreadable(raw: object) -> Outcome:
         sender, bank = None, None
     if bank is not None:
         return replace(unparsed(UNREADABLE_MESSAGE, bank), sender=sender)
-    return replace(ignored(NOT_A_TRANSACTION), sender=sender)
+    return replace(ignored(NOT_FROM_BANK), sender=sender)

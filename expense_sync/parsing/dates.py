@@ -53,8 +53,9 @@ _PATTERNS = (
         + _TIME,
         _FLAGS,
     ),
-    # 27/03/2026 a las 12:39 PM, 2/6/2026, 20-07-2026 (day first, as in Costa Rica)
-    re.compile(r"\b(?P<d>\d{1,2})[/-](?P<m>\d{1,2})[/-](?P<y>\d{4})\b" + _TIME, _FLAGS),
+    # 27/03/2026 a las 12:39 PM, 2/6/2026, 20-07-2026, 09 - 05 - 2026 (day first, as in
+    # Costa Rica)
+    re.compile(r"\b(?P<d>\d{1,2}) ?[/-] ?(?P<m>\d{1,2}) ?[/-] ?(?P<y>\d{4})\b" + _TIME, _FLAGS),
 )
 
 

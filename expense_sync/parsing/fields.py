@@ -16,7 +16,7 @@ from .model import (
     TRANSACTION,
     TRUNCATED,
     UNREADABLE_AMOUNT,
-    ZERO_AMOUNT,
+    ZERO_PREAUTHORIZATION,
     Outcome,
     Transaction,
     ignored,
@@ -34,51 +34,56 @@ _OTHER_KIND = re.compile(r"\b(?:" + "|".join(_OTHER_KINDS) + r")\b", re.I)
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 
 
-def read_fields(body: Body, labels: re.Pattern[str], *, inline: bool = False) -> Fields:
-    """Values by label, from "Label: value" lines or a label line followed by its value.
+def read_fields(body: Body, labels: re.Pattern[str], *, anywhere: bool = False) -> Fields:
+    """Values by label, whatever the layout the notice arrived in.
 
-    `labels` matches one label (a named group per field) plus its separator at the start
-    of an accent-folded line. With `inline`, lines of "a: 1 / b: 2" pairs are split first.
+    `labels` matches one label (a named group per field) with its separator, on
+    accent-folded text. A label starts a line ("Label: value", or a label line followed
+    by its value line); with `anywhere`, labels are also found inside a line, so inline
+    pairs ("a: 1 / b: 2"), two pairs per line and the flattened one-line text of an
+    HTML-to-text conversion read the same: a value ends where the next label starts.
     """
-    lines, folded = body.lines, body.folded
-    if inline:
-        lines, folded = _split_inline(lines, folded, labels)
-    matches = [labels.match(line) for line in folded]
-    fields: Fields = {}
-    for index, match in enumerate(matches):
-        if match is None or match.lastgroup is None:
+    segments: list[tuple[int, str | None, str]] = []  # (line, label or None, value)
+    for index, (line, folded) in enumerate(zip(body.lines, body.folded, strict=True)):
+        if anywhere:
+            found = [m for m in labels.finditer(folded) if _starts_word(folded, m.start())]
+        else:
+            match = labels.match(folded)
+            found = [match] if match is not None else []
+        if not found:
+            segments.append((index, None, line))
             continue
-        value = lines[index][match.end() :].strip()
-        following = index + 1
-        if not value and following < len(lines) and matches[following] is None:
-            value = lines[following]
+        if found[0].start() > 0:
+            segments.append((index, None, line[: found[0].start()].strip()))
+        for match, following in zip(found, [*found[1:], None], strict=True):
+            end = following.start() if following is not None else len(line)
+            segments.append((index, match.lastgroup, _trim_value(line[match.end() : end])))
+    fields: Fields = {}
+    for position, (index, label, value) in enumerate(segments):
+        if label is None:
+            continue
+        if not value and position + 1 < len(segments):
+            next_index, next_label, next_value = segments[position + 1]
+            # A label alone at the end of its line: the value is the next line's start.
+            if next_label is None and next_index == index + 1:
+                value = next_value
         if value:
-            fields.setdefault(match.lastgroup, []).append(value)
+            fields.setdefault(label, []).append(value)
     return fields
 
 
-def _split_inline(
-    lines: list[str], folded: list[str], labels: re.Pattern[str]
-) -> tuple[list[str], list[str]]:
-    out_lines: list[str] = []
-    out_folded: list[str] = []
-    for line, folded_line in zip(lines, folded, strict=True):
-        folded_parts = folded_line.split(" / ")
-        if len(folded_parts) < 2 or sum(1 for part in folded_parts if labels.match(part)) < 2:
-            out_lines.append(line)
-            out_folded.append(folded_line)
-            continue
-        start = len(out_lines)
-        for part, folded_part in zip(line.split(" / "), folded_parts, strict=True):
-            # A piece that starts with no label belongs to the value before it
-            # (a merchant called "A / B").
-            if len(out_lines) > start and not labels.match(folded_part):
-                out_lines[-1] += " / " + part
-                out_folded[-1] += " / " + folded_part
-            else:
-                out_lines.append(part)
-                out_folded.append(folded_part)
-    return out_lines, out_folded
+def read_flat_fields(body: Body, labels: re.Pattern[str]) -> Fields:
+    """Values by label from the whole body as one line: hard wraps may split any value."""
+    return read_fields(Body([body.flat]), labels, anywhere=True)
+
+
+def _starts_word(text: str, start: int) -> bool:
+    return start == 0 or not text[start - 1].isalnum()
+
+
+def _trim_value(value: str) -> str:
+    # Inline layouts separate pairs with " / " or " | ": the separator is not the value's.
+    return value.strip().rstrip("/|").rstrip()
 
 
 def first(fields: Fields, key: str) -> str | None:
@@ -127,7 +132,7 @@ def transaction(
         return unparsed(UNREADABLE_AMOUNT, bank)
     amount, currency = money
     if amount == 0:  # a card check or pre-authorization: no money moved
-        return ignored(ZERO_AMOUNT, bank)
+        return ignored(ZERO_PREAUTHORIZATION, bank)
     if when is None:
         return unparsed(MISSING_DATE, bank)
     found = Transaction(
@@ -160,7 +165,7 @@ def read_bodies(mail: Mail, read: Callable[[Body, Mail], Outcome | None]) -> Out
         outcome = read(body, mail)
         if outcome is None:
             continue
-        if outcome.status == TRANSACTION or outcome.reason == ZERO_AMOUNT:
+        if outcome.status == TRANSACTION or outcome.reason == ZERO_PREAUTHORIZATION:
             (decided if body.complete else cut).append(outcome)
         elif fallback is None:
             fallback = outcome

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from . import headers
 from .dates import parse_datetime
 from .mime import Mail
 from .text import Body, clean_line, fold
 
+_MAX_NESTING = 5  # forwards of forwards of forwards: real mail stops at two or three
 _MARKER = re.compile(
     r"^[-_=*\s]*(?:forwarded message|mensaje reenviado|original message|mensaje original"
     r"|begin forwarded message|inicio del mensaje reenviado)\b",
@@ -45,8 +46,24 @@ def trusted(mail: Mail, own_addresses: Iterable[str]) -> bool:
     return mail.sender is not None and mail.sender in own
 
 
-def unwrap(mail: Mail) -> Mail | None:
-    """The original message inside a forward (attached or inline), or None."""
+def unwrap(mail: Mail, is_bank: Callable[[str | None], bool]) -> Mail | None:
+    """The original message inside a forward (attached or inline), or None.
+
+    Forwarded twice ("RV: RV:"), the first original is itself a forward: the innermost
+    original a bank sent is the one that counts.
+    """
+    inner = _original(mail)
+    for _ in range(_MAX_NESTING):
+        if inner is None or is_bank(inner.sender):
+            break
+        deeper = _original(inner)
+        if deeper is None:
+            break
+        inner = deeper
+    return inner
+
+
+def _original(mail: Mail) -> Mail | None:
     for inner in mail.attached:
         if inner.sender:
             if inner.sent_at is None:

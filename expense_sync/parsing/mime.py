@@ -69,8 +69,10 @@ class Mail:
 
 def read_message(raw: bytes) -> Mail:
     """Read raw RFC 5322 bytes; a broken part is skipped and the rest is still read."""
-    # Mail that arrived whole ends with a line break; bytes cut mid-line do not.
-    return _read_message(raw, 0, raw.endswith(b"\n"))
+    # Mail that arrived whole ends with a line break (or closes its HTML); bytes cut
+    # mid-line do not.
+    whole = raw.endswith(b"\n") or raw[-32:].rstrip().lower().endswith((b"</html>", b"</body>"))
+    return _read_message(raw, 0, whole)
 
 
 def _read_message(raw: bytes, depth: int, complete: bool) -> Mail:

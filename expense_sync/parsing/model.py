@@ -20,23 +20,58 @@ KINDS = {
 }
 CURRENCIES = ("CRC", "USD")
 
-# Reasons for ignored mail. The first three are the ones samples/expected.jsonl uses;
-# marketing and statements keep "not a transaction" because the samples say so.
-NOT_A_TRANSACTION = "not a transaction"
+# Why an email is ignored: the rule that decided it, so nothing is dropped without one.
+NOT_FROM_BANK = "not_from_bank"  # the sender is no bank and it is no trusted forward of one
+UNTRUSTED_FORWARD = "untrusted_forward"  # a bank notice "forwarded" by someone else
+MARKETING_SENDER = "marketing_sender"  # a bank's promotions address
+MARKETING = "marketing"  # a promotion, known by its subject
+STATEMENT = "statement"  # "Estado de cuenta"
+OFFER = "offer"  # pre-approved credit
+CARD_SETTINGS = "card_settings"  # PIN or password changed
 DECLINED = "declined"
-OWN_CARD_PAYMENT = "own card payment"
-ZERO_AMOUNT = "zero amount"
-UNTRUSTED_FORWARD = "untrusted forward"
+ZERO_PREAUTHORIZATION = "zero_preauthorization"  # USD .00: a card check, no money moved
+OWN_CARD_PAYMENT = "own_card_payment"  # paying one's own card would count purchases twice
+CARDLESS_CODE = "cardless_code"  # a cardless-withdrawal code was created, nothing withdrawn
+VERIFICATION_CODE = "verification_code"  # a one-time code to confirm a purchase
+NO_AMOUNT = "no_amount"  # bank mail that names no amount and no movement of money
 
-# Reasons for unparsed mail: a bank sent it, it looks like money moved, we could not read it.
-UNRECOGNISED = "unrecognised notification format"
-UNREADABLE_MESSAGE = "unreadable message"
-UNREADABLE_AMOUNT = "amount missing or unreadable"
-CONFLICTING_AMOUNTS = "conflicting amounts"
-TRUNCATED = "message truncated"
-UNKNOWN_TYPE = "unknown transaction type"
-MISSING_DATE = "date missing or unreadable"
-PARSER_ERROR = "parser error"
+# Why a bank email is unparsed: it carries money, and we could not read it whole.
+UNKNOWN_LAYOUT = "unknown_layout"
+UNKNOWN_TYPE = "unknown_type"
+UNREADABLE_AMOUNT = "amount_unreadable"
+CONFLICTING_AMOUNTS = "conflicting_amounts"
+SEVERAL_TRANSACTIONS = "several_transactions"  # one email, several rows of transactions
+TRUNCATED = "truncated"
+MISSING_DATE = "date_unreadable"
+UNREADABLE_MESSAGE = "unreadable_message"
+PARSER_ERROR = "parser_error"
+
+IGNORED_REASONS = (
+    NOT_FROM_BANK,
+    UNTRUSTED_FORWARD,
+    MARKETING_SENDER,
+    MARKETING,
+    STATEMENT,
+    OFFER,
+    CARD_SETTINGS,
+    DECLINED,
+    ZERO_PREAUTHORIZATION,
+    OWN_CARD_PAYMENT,
+    CARDLESS_CODE,
+    VERIFICATION_CODE,
+    NO_AMOUNT,
+)
+UNPARSED_REASONS = (
+    UNKNOWN_LAYOUT,
+    UNKNOWN_TYPE,
+    UNREADABLE_AMOUNT,
+    CONFLICTING_AMOUNTS,
+    SEVERAL_TRANSACTIONS,
+    TRUNCATED,
+    MISSING_DATE,
+    UNREADABLE_MESSAGE,
+    PARSER_ERROR,
+)
 
 _CENT = Decimal("0.01")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -20,6 +21,11 @@ class BankParser:
     parse: Callable[[Mail], Outcome | None]
     # Senders that belong to the bank but never carry notifications (promotions).
     marketing_domains: tuple[str, ...] = ()
+    # How the bank's own templates name it (folded text), to read a notice pasted into a
+    # forward that lost its header block.
+    names: str = ""
+    # Where the bank comes in lists people choose from: the biggest banks first.
+    order: int = 100
 
     def sends_from(self, address: str | None) -> bool:
         return _matches(address, self.sender_domains)
@@ -73,6 +79,29 @@ def bank_for_sender(address: str | None) -> BankParser | None:
         if parser.sends_from(address) or parser.markets_from(address):
             return parser
     return None
+
+
+def banks_named_in(mail: Mail) -> list[BankParser]:
+    """The banks a message's text names, the first named first."""
+    found: dict[str, tuple[int, BankParser]] = {}
+    for body in mail.bodies():
+        for parser in load_banks().values():
+            if parser.names and parser.code not in found:
+                match = _names_pattern(parser.names).search(body.flat_folded)
+                if match is not None:
+                    found[parser.code] = (match.start(), parser)
+    return [parser for _, parser in sorted(found.values(), key=lambda item: item[0])]
+
+
+@cache
+def _names_pattern(source: str) -> re.Pattern[str]:
+    return re.compile(source, re.I)
+
+
+def bank_choices() -> list[tuple[str, str]]:
+    """(code, name) of every bank, in the order people look for them."""
+    ordered = sorted(load_banks().values(), key=lambda parser: (parser.order, parser.name))
+    return [(parser.code, parser.name) for parser in ordered]
 
 
 def bank_sender_domains() -> list[str]:

@@ -1,4 +1,11 @@
-"""Rules that hold across banks: what to ignore before reading, what to flag after."""
+"""The outcome rule for bank mail no template read, and the rules that hold across banks.
+
+Bank mail that carries an amount with a currency is `unparsed` unless a rule positively
+knows that very notice moves no money: its subject ("Estado de cuenta disponible"), or
+its own sentence ("Su estado de cuenta ... está disponible"). A word somewhere in a body
+never decides: BAC's card footer says "promociones", Promerica's "promociones
+exclusivas", and a notice with such a footer is still a notice.
+"""
 
 from __future__ import annotations
 
@@ -7,72 +14,111 @@ import re
 from .amounts import has_money
 from .mime import Mail
 from .model import (
-    DECLINED,
-    NOT_A_TRANSACTION,
+    CARD_SETTINGS,
+    MARKETING,
+    NO_AMOUNT,
+    OFFER,
     OWN_CARD_PAYMENT,
-    UNRECOGNISED,
+    STATEMENT,
+    UNKNOWN_LAYOUT,
+    VERIFICATION_CODE,
     Outcome,
     ignored,
     unparsed,
 )
 
 # All patterns run on accent-folded text.
-_NOT_TRANSACTION_SUBJECT = re.compile(
-    r"\bestados? de cuenta\b|\bpre-?aprobad[oa]s?\b|\bpromocion(?:es)?\b", re.I
-)
-# Statements, offers and settings; promotions quote amounts ("compras desde CRC 10,000").
-_NOT_TRANSACTION_BODY = re.compile(
-    r"\bestados? de cuenta\b|\bpre-?aprobad[oa]s?\b|\bpromocion(?:es)?\b"
-    r"|\bcambio de (?:pin|clave)\b|\bdescuentos?\b|\baprovech|\bofertas?\b|\bsorteo",
-    re.I,
-)
-# Paying your own card moves money you already counted as purchases.
-_OWN_CARD = re.compile(r"\bpago\b[^.]{0,80}?\btarjeta(?: de credito)? propia\b", re.I)
-_DECLINED_WORD = r"(?:rechazad|declinad|denegad)[ao]"
-_DECLINED_SENTENCE = re.compile(rf"\b(?:fue|ha sido|esta)\s+{_DECLINED_WORD}\b", re.I)
-# A status on its own line or after a label: "Rechazada", "Estado: Rechazada".
-_DECLINED_STATUS = re.compile(rf"^(?:[^:]{{0,40}}:\s*)?{_DECLINED_WORD}\.?$", re.I | re.M)
-_DECLINED_SUBJECT = re.compile(rf"\b{_DECLINED_WORD}\b", re.I)
+
+# A subject that names a movement of money is a notice's: none of the subject rules below
+# may judge it (a merchant called "PROMOCIONES DEL SUR" is still a purchase).
 _NOTICE_SUBJECT = re.compile(
-    r"\b(?:transaccion|compra|transferencia|retiro|comprobante|sinpe|devolucion|cargo|debito)",
+    r"\b(?:transacci|compra\b|transferencia|retiro|comprobante|sinpe|devolucion|cargo\b"
+    r"|debito|pago\b|alerta|notificacion|aviso)",
     re.I,
 )
-# In a body, words that only a notice of money moved uses (not "compra": offers say it).
-_NOTICE_BODY = re.compile(
-    r"\b(?:transaccion|transferencia|retiro|comprobante|sinpe|devolucion|autorizacion"
-    r"|referencia)",
+# Subjects that say what the message is even though they name a purchase.
+_VERIFICATION_SUBJECT = re.compile(
+    r"\bcodigo (?:de )?(?:verificacion|seguridad|confirmacion)\b|\bclave dinamica\b", re.I
+)
+# What a subject names when money moved, even if the body shows no amount (the detail
+# only in an attached PDF): such mail stays visible.
+_MOVEMENT_SUBJECT = re.compile(
+    r"\b(?:transacci|compra\b|transferencia|retiro|comprobante|sinpe|devolucion|cargo\b"
+    r"|debito|pago\b|pagos\b)",
     re.I,
 )
-
-
-def reason_to_ignore(mail: Mail) -> str | None:
-    """Why a bank's message moves no money of its own, judged before any parser reads it."""
-    subject = mail.folded_subject
-    if _NOT_TRANSACTION_SUBJECT.search(subject):
-        return NOT_A_TRANSACTION
-    if _DECLINED_SUBJECT.search(subject):
-        return DECLINED
-    for body in mail.bodies():
-        # Plain substring tests first: they rule out almost every message for free.
-        lowered = body.lower
-        if "propia" in lowered and _OWN_CARD.search(body.flat_folded):
-            return OWN_CARD_PAYMENT
-        if "rechazad" in lowered or "declinad" in lowered or "denegad" in lowered:
-            if _DECLINED_SENTENCE.search(body.flat_folded):
-                return DECLINED
-            if _DECLINED_STATUS.search("\n".join(body.folded)):
-                return DECLINED
-    return None
+_SUBJECT_RULES = (
+    (STATEMENT, re.compile(r"^\s*(?:su\s+)?estados? de cuenta\b", re.I)),
+    (OFFER, re.compile(r"\b(?:credito|prestamo|tarjeta)s?\s+pre-?aprobad[oa]s?\b", re.I)),
+    (CARD_SETTINGS, re.compile(r"^\s*cambio de (?:pin|clave|contrasena)\b", re.I)),
+    (
+        MARKETING,
+        re.compile(
+            r"\bpromocion|\bdescuentos?\b|\baprovech|\bofertas?\b|\bsorteo|\bblack friday\b"
+            r"|\bcyber ?monday\b|\bgane\b|\bparticipe\b|\bbeneficios?\b|\d\s?%",
+            re.I,
+        ),
+    ),
+)
+# Sentences that say what the message is, for when the subject does not. A message says it
+# first thing; the same words in a footer ("su estado de cuenta está disponible en línea")
+# say nothing of the message, so only the head of the body is read.
+_HEAD_CHARS = 400
+_SENTENCE_RULES = (
+    (STATEMENT, re.compile(r"\bsu estado de cuenta\b[^.]{0,80}?\besta disponible\b", re.I)),
+    (OFFER, re.compile(r"\btiene un (?:credito|prestamo) pre-?aprobado\b", re.I)),
+    (
+        CARD_SETTINGS,
+        re.compile(r"\bel cambio de (?:pin|clave)\b[^.]{0,80}?\bse realizo correctamente", re.I),
+    ),
+    (
+        OWN_CARD_PAYMENT,
+        re.compile(r"\bel pago de (?:la|su) tarjeta(?: de credito)? propia\b", re.I),
+    ),
+)
+_DECLINED_WORD = r"(?:rechazad|declinad|denegad|negad)[ao]"
+_DECLINED_SUBJECT = re.compile(rf"\b{_DECLINED_WORD}\b", re.I)
+# A status on its own line or after a label: "Rechazada", "Estado: Rechazada".
+_DECLINED_STATUS = re.compile(
+    rf"^(?:(?:estado|estatus|resultado)\s*:?\s*)?{_DECLINED_WORD}\.?$", re.I | re.M
+)
 
 
 def unrecognised(mail: Mail, bank: str) -> Outcome:
-    """A bank message no rule read: unparsed if it looks like money moved, else ignored."""
+    """The outcome of bank mail that no template of the bank read."""
+    reason = known_non_transaction(mail)
+    if reason is not None:
+        return ignored(reason, bank)
+    if has_money(mail.bare_subject) or any(has_money(body.flat) for body in mail.bodies()):
+        return unparsed(UNKNOWN_LAYOUT, bank)
+    if _MOVEMENT_SUBJECT.search(mail.folded_subject):
+        return unparsed(UNKNOWN_LAYOUT, bank)
+    return ignored(NO_AMOUNT, bank)
+
+
+def known_non_transaction(mail: Mail) -> str | None:
+    """The rule that knows this message moves no money, judged by its subject or sentence."""
     subject = mail.folded_subject
-    body = mail.first_body()
-    if _NOT_TRANSACTION_BODY.search(body.flat_folded):
-        return ignored(NOT_A_TRANSACTION, bank)
-    if _NOTICE_SUBJECT.search(subject):
-        return unparsed(UNRECOGNISED, bank)
-    if _NOTICE_BODY.search(body.flat_folded) and has_money(body.flat):
-        return unparsed(UNRECOGNISED, bank)
-    return ignored(NOT_A_TRANSACTION, bank)
+    if _VERIFICATION_SUBJECT.search(subject):
+        return VERIFICATION_CODE
+    if not _NOTICE_SUBJECT.search(subject):
+        for reason, rule in _SUBJECT_RULES:
+            if rule.search(subject):
+                return reason
+    for body in mail.bodies():
+        for reason, rule in _SENTENCE_RULES:
+            if rule.search(body.flat_folded, 0, _HEAD_CHARS):
+                return reason
+    return None
+
+
+def declined(mail: Mail) -> bool:
+    """Whether a notice a template read says the bank refused it (no money moved)."""
+    if _DECLINED_SUBJECT.search(mail.folded_subject):
+        return True
+    for body in mail.bodies():
+        # "negad" covers "denegada" too; the substring test rules out most mail for free.
+        if "rechazad" in body.lower or "declinad" in body.lower or "negad" in body.lower:
+            if _DECLINED_STATUS.search("\n".join(body.folded)):
+                return True
+    return False
