@@ -58,6 +58,24 @@ def kind_label(kind: str) -> str:
     return KINDS.get(kind, kind)
 
 
+# Why an email could not be read, by the parser's reason code (parsing/model.py).
+REASONS = {
+    "unknown_layout": "Formato de notificación no reconocido",
+    "unknown_type": "Tipo de movimiento desconocido",
+    "amount_unreadable": "Falta el monto o no se puede leer (o no está en colones ni dólares)",
+    "conflicting_amounts": "El correo trae montos que no coinciden",
+    "several_transactions": "El correo trae varios movimientos",
+    "truncated": "El mensaje llegó incompleto",
+    "date_unreadable": "Falta la fecha o no se puede leer",
+    "unreadable_message": "El mensaje no se pudo decodificar",
+    "parser_error": "Error interno al leer el correo",
+}
+
+
+def reason_label(reason: str | None) -> str:
+    return REASONS.get(reason or "", reason or "Sin motivo")
+
+
 def register(app: Flask) -> None:
-    for function in (money, local_datetime, time_ago, remaining, kind_label):
+    for function in (money, local_datetime, time_ago, remaining, kind_label, reason_label):
         app.add_template_filter(function)

@@ -312,7 +312,7 @@ def test_unreadable_emails_are_listed_with_reason(app, client, ana):
         db.session.add(UnreadableEmail(
             user_id=ana, email_account_id=acct.id, message_key="<u1@x>", bank="promerica",
             sender="notificaciones@promerica.fi.cr", subject="Transacción aprobada",
-            sent_at=cr(2025, 3, 3, 9, 15), reason="amount missing or unreadable"))
+            sent_at=cr(2025, 3, 3, 9, 15), reason="amount_unreadable"))
         db.session.commit()
     html = client.get("/expenses/unreadable").get_data(as_text=True)
     for text in ("3 mar 2025, 09:15", "notificaciones@promerica.fi.cr", "Transacción aprobada",
@@ -333,7 +333,7 @@ def test_another_users_data_never_appears(app, client, ana, other):
                          sync_session_id=session.id)
         db.session.add(UnreadableEmail(user_id=other, email_account_id=theirs_account.id,
                                        message_key="<b@x>", subject="Asunto de Beto",
-                                       reason="parser error"))
+                                       reason="parser_error"))
         db.session.commit()
         mine_id, theirs_id, their_account, token = mine.id, theirs.id, theirs_account.id, \
             session.token

@@ -26,7 +26,7 @@ def finished_session(app, status="failed"):
         db.session.add(UnreadableEmail(user_id=user.id, email_account_id=good.id,
                                        sync_session_id=session.id, message_key="<m@x>",
                                        sender="alerta@baccredomatic.com",
-                                       subject="<b>Notificación</b>", reason="message truncated"))
+                                       subject="<b>Notificación</b>", reason="truncated"))
         db.session.commit()
         return session.token
 
@@ -39,7 +39,7 @@ def test_history_and_details(app, auth, client):
     assert "Con errores" in history and f"/sync_sessions/{token}" in history
     detail = client.get(f"/sync_sessions/{token}").get_data(as_text=True)
     assert "Usuario o contraseña incorrectos." in detail
-    assert "message truncated" in detail and "&lt;b&gt;Notificación&lt;/b&gt;" in detail
+    assert "El mensaje llegó incompleto" in detail and "&lt;b&gt;Notificación&lt;/b&gt;" in detail
     assert "<b>Notificación</b>" not in detail
 
 

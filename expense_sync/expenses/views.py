@@ -13,17 +13,6 @@ from . import bp, queries
 from .filters import CURRENCIES, DIRECTIONS, parse_filters
 
 PER_PAGE = 50
-# Stored reasons are the parser's English codes; people read them in Spanish.
-REASONS = {
-    "unrecognised notification format": "Formato de notificación no reconocido",
-    "unreadable message": "El mensaje no se pudo decodificar",
-    "amount missing or unreadable": "Falta el monto o no se puede leer",
-    "conflicting amounts": "El correo trae montos que no coinciden",
-    "message truncated": "El mensaje llegó incompleto",
-    "unknown transaction type": "Tipo de movimiento desconocido",
-    "date missing or unreadable": "Falta la fecha o no se puede leer",
-    "parser error": "Error interno al leer el correo",
-}
 
 
 @bp.before_request
@@ -93,7 +82,7 @@ def unreadable():
     """Emails that looked like bank notifications but could not be read, to check by hand."""
     page = db.paginate(queries.unreadable_select(current_user.id),
                        per_page=PER_PAGE, error_out=False)
-    return render_template("expenses/unreadable.html", page=page, reasons=REASONS)
+    return render_template("expenses/unreadable.html", page=page)
 
 
 @bp.get("/expenses/<int:expense_id>")
