@@ -36,6 +36,10 @@ _MONEY = re.compile(
     re.IGNORECASE,
 )
 _BARE_NUMBER = re.compile(_NUMBER)
+_LEADING = re.compile(
+    rf"\s*(?:(?P<cur1>{_CURRENCY})\s*:?\s*)?(?P<num>{_NUMBER})(?:\s*(?P<cur2>{_CURRENCY}))?",
+    re.IGNORECASE,
+)
 _MAX_DIGITS = 13  # trillions of colones: more digits than that is not a card purchase
 
 
@@ -100,6 +104,27 @@ def find_money(text: str, default_currency: str | None = None) -> tuple[Decimal,
         if amount is not None:
             return amount, default_currency
     return None
+
+
+def value_money(text: str, default_currency: str | None = None) -> tuple[Decimal, str] | None:
+    """The amount a labelled value starts with, its currency there or from the label.
+
+    A value runs to the next label, so the last one of a notice may run on into a footer
+    ("Monto: 8640.00 Gane hasta ₡500.000 en premios"): what it starts with is the amount,
+    never a later one. A value that starts with something else is searched like any text.
+    """
+    folded = fold(text)
+    match = _LEADING.match(folded)
+    if match is None:
+        return find_money(text, default_currency)
+    written = match.group("cur1") or match.group("cur2")
+    currency = currency_code(written) if written else default_currency
+    amount = parse_amount(match.group("num"))
+    if amount is None or currency is None:
+        return None
+    if default_currency and currency != default_currency:
+        return None
+    return amount, currency
 
 
 def has_money(text: str) -> bool:

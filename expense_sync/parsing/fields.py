@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from .amounts import find_money
+from .amounts import value_money
 from .mime import Mail
 from .model import (
     CONFLICTING_AMOUNTS,
@@ -112,7 +112,7 @@ def names_other_kind(folded: str) -> bool:
 
 def money_of(values: list[str] | None, currency: str | None = None) -> Money | None:
     """The amount of a field; None when unreadable or when two values of it disagree."""
-    readings = {find_money(value, currency) for value in values or []}
+    readings = {value_money(value, currency) for value in values or []}
     return readings.pop() if len(readings) == 1 else None
 
 

@@ -38,7 +38,9 @@ _NOTICE_SUBJECT = re.compile(
 )
 # Subjects that say what the message is even though they name a purchase.
 _VERIFICATION_SUBJECT = re.compile(
-    r"\bcodigo (?:de )?(?:verificacion|seguridad|confirmacion)\b|\bclave dinamica\b", re.I
+    r"^\W*(?:\w+\W+){0,2}(?:codigo (?:de )?(?:verificacion|seguridad|confirmacion)\b"
+    r"|clave dinamica\b)",
+    re.I,
 )
 # What a subject names when money moved, even if the body shows no amount (the detail
 # only in an attached PDF): such mail stays visible.
@@ -60,24 +62,18 @@ _SUBJECT_RULES = (
         ),
     ),
 )
-# Sentences that say what the message is, for when the subject does not. A message says it
-# first thing; the same words in a footer ("su estado de cuenta está disponible en línea")
-# say nothing of the message, so only the head of the body is read.
-_HEAD_CHARS = 400
-_SENTENCE_RULES = (
-    (STATEMENT, re.compile(r"\bsu estado de cuenta\b[^.]{0,80}?\besta disponible\b", re.I)),
-    (OFFER, re.compile(r"\btiene un (?:credito|prestamo) pre-?aprobado\b", re.I)),
-    (
-        CARD_SETTINGS,
-        re.compile(r"\bel cambio de (?:pin|clave)\b[^.]{0,80}?\bse realizo correctamente", re.I),
-    ),
-    (
-        OWN_CARD_PAYMENT,
-        re.compile(r"\bel pago de (?:la|su) tarjeta(?: de credito)? propia\b", re.I),
-    ),
+# The whole sentence of a notice whose subject names a payment like any other ("Comprobante
+# de pago de tarjeta"): the payment of one's own card, with its amount and its outcome.
+# Words of it in a banner ("Realice el pago de su tarjeta propia desde la App") are not it.
+_OWN_CARD_SENTENCE = re.compile(
+    r"\bel pago de (?:la|su) tarjeta(?: de credito)? propia por un monto de\s+\S{0,4}\s*"
+    r"[0-9][0-9.,]*\s*\S{0,8}\s+se realizo con exito\b",
+    re.I,
 )
 _DECLINED_WORD = r"(?:rechazad|declinad|denegad|negad)[ao]"
-_DECLINED_SUBJECT = re.compile(rf"\b{_DECLINED_WORD}\b", re.I)
+# "Transacción rechazada", "Alerta: compra declinada": said near the start of the subject,
+# where no merchant's name stands.
+_DECLINED_SUBJECT = re.compile(rf"^\W*(?:\w+\W+){{0,4}}{_DECLINED_WORD}\b", re.I)
 # A status on its own line or after a label: "Rechazada", "Estado: Rechazada".
 _DECLINED_STATUS = re.compile(
     rf"^(?:(?:estado|estatus|resultado)\s*:?\s*)?{_DECLINED_WORD}\.?$", re.I | re.M
@@ -97,7 +93,12 @@ def unrecognised(mail: Mail, bank: str) -> Outcome:
 
 
 def known_non_transaction(mail: Mail) -> str | None:
-    """The rule that knows this message moves no money, judged by its subject or sentence."""
+    """The rule that knows this message moves no money, judged by its subject or sentence.
+
+    Statements, offers and settings are known by their subjects: the same words in a
+    banner or footer ("su estado de cuenta está disponible en línea") say nothing of the
+    message they sit in.
+    """
     subject = mail.folded_subject
     if _VERIFICATION_SUBJECT.search(subject):
         return VERIFICATION_CODE
@@ -105,10 +106,8 @@ def known_non_transaction(mail: Mail) -> str | None:
         for reason, rule in _SUBJECT_RULES:
             if rule.search(subject):
                 return reason
-    for body in mail.bodies():
-        for reason, rule in _SENTENCE_RULES:
-            if rule.search(body.flat_folded, 0, _HEAD_CHARS):
-                return reason
+    if any(_OWN_CARD_SENTENCE.search(body.flat_folded) for body in mail.bodies()):
+        return OWN_CARD_PAYMENT
     return None
 
 

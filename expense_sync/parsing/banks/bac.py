@@ -75,18 +75,24 @@ _SUBJECT = re.compile(r"transaccion\s+(?P<merchant>.+?)\s+\d{1,2}-\d{1,2}-\d{4}"
 _CARDLESS = re.compile(r"\bretiro sin tarjeta\b", re.I)
 # "Creación de retiro sin tarjeta": a code to withdraw with later. Counting it would count
 # the withdrawal that follows twice.
+_CARDLESS_CODE_SUBJECT = re.compile(r"^\s*creacion (?:de )?retiro sin tarjeta\b", re.I)
 _CARDLESS_CODE = re.compile(
-    r"\bcreacion (?:de )?retiro sin tarjeta\b|\bcreo un codigo que puede ser utilizado\b", re.I
+    r"\bcreo un codigo que puede ser utilizado para retirar dinero sin tarjeta\b.{0,160}?"
+    r"\bmonto:\s*[0-9]",
+    re.I,
 )
 # "Retiro sin tarjeta retirado": "BAC le informa se retiró éxitosamente dinero sin tarjeta
 # ... Monto: 65,000.00 CRC Fecha y hora en qué se retiró el dinero: 12/08/2026 17:40:05".
 _CARDLESS_DONE = re.compile(
-    r"\bretiro sin tarjeta exitoso\b|\bse retiro exitosamente dinero sin tarjeta\b", re.I
+    r"\bse retiro exitosamente dinero sin tarjeta\b.{0,160}?\bmonto:\s*[0-9]", re.I
 )
 _CARDLESS_MONEY = re.compile(r"\bmonto:\s*(?P<money>.{1,40}?)(?=\s+fecha\b|$)", re.I)
 _CARDLESS_WHEN = re.compile(r"\bfecha y hora en que se retiro el dinero:\s*", re.I)
-# "Comprobante de Pago de Tarjeta ... Monto del pago: 84,210.50 CRC": paying one's own card.
-_OWN_CARD = re.compile(r"\bcomprobante de pago de tarjeta\b", re.I)
+# "Comprobante de Pago de Tarjeta Tarjeta de Crédito Número: ... Monto del pago: 84,210.50
+# CRC": paying one's own card.
+_OWN_CARD = re.compile(
+    r"\bcomprobante de pago de tarjeta\b.{0,200}?\bmonto del pago:\s*[0-9]", re.I
+)
 
 
 def parse(mail: Mail) -> Outcome | None:
@@ -161,7 +167,7 @@ def _kind(type_value: str | None, cardless: bool) -> str | None:
 
 def _cardless(body: Body, mail: Mail) -> Outcome | None:
     text = body.flat_folded
-    if _CARDLESS_CODE.search(mail.folded_subject) or _CARDLESS_CODE.search(text):
+    if _CARDLESS_CODE_SUBJECT.search(mail.folded_subject) or _CARDLESS_CODE.search(text):
         return ignored(CARDLESS_CODE, CODE)
     if not _CARDLESS_DONE.search(text):
         return None  # the older short form reads as a labelled notice

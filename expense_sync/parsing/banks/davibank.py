@@ -128,14 +128,17 @@ def _read(body: Body, mail: Mail) -> Outcome | None:
 
 def _credit_card(body: Body, notice: re.Match[str], mail: Mail) -> Outcome:
     text = body.flat_folded
-    outside_merchant = text[: notice.start("merchant")] + " " + text[notice.end("merchant") :]
-    if names_other_kind(outside_merchant):
-        return unparsed(UNKNOWN_TYPE, CODE)  # only purchases are documented
     rest = notice.end()
     card = _CARD.search(text, rest)
     authorization = _AUTHORIZATION.search(text, rest)
     reference = _REFERENCE.search(text, rest)
     amount = _AMOUNT.search(text, reference.end() if reference else rest)
+    # Only purchases are documented: the sentence itself (not the merchant's name, not a
+    # footer) must not speak of a refund or a withdrawal.
+    sentence_end = amount.end() if amount is not None else rest
+    sentence = text[notice.start() : notice.start("merchant")] + " " + text[rest:sentence_end]
+    if names_other_kind(sentence):
+        return unparsed(UNKNOWN_TYPE, CODE)
     if amount is not None:
         verdict = _VERDICT.match(text, amount.end("money"))
         if verdict is not None and verdict.group("verdict").lower() in _REFUSED:

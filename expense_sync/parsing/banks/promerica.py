@@ -79,8 +79,11 @@ def _read(body: Body, mail: Mail) -> Outcome | None:
     money_fields = {"amount", "amount_crc", "amount_usd"} & fields.keys()
     if not money_fields or not fields.keys() & {"merchant", "authorization", "reference"}:
         return None
-    if names_other_kind(body.flat_folded):
-        return unparsed(UNKNOWN_TYPE, CODE)  # only purchases are documented
+    # Only purchases are documented: a receipt whose subject calls it a refund or a
+    # withdrawal ("Comprobante de devolución") is not read as one. Its body cannot tell:
+    # banners around the table offer "Retiro sin tarjeta" to everyone.
+    if names_other_kind(" ".join(mail.folded_subject.split()[:4])):
+        return unparsed(UNKNOWN_TYPE, CODE)
     if len(money_fields) > 1:
         money = None  # two amount lines in two currencies: which one was charged?
     elif "amount_crc" in fields:
