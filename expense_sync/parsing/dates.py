@@ -88,7 +88,8 @@ def _build(match: re.Match[str]) -> datetime | None:
         month = int(groups["m"])
     hour = int(groups["H"] or 0)
     ampm = (groups["ap"] or "").lower()
-    if ampm and 1 <= hour <= 12:
+    if ampm and 0 <= hour <= 12:
+        # "0:07 p.m." is seven past noon: some clocks write 12 as 0.
         hour = hour % 12 + (12 if ampm == "p" else 0)
     year = int(groups["y"])
     if not 2000 <= year <= 2099:

@@ -49,6 +49,13 @@ _MOVEMENT_SUBJECT = re.compile(
     r"|debito|pago\b|pagos\b)",
     re.I,
 )
+# A service switched on or off ("Activación de Transferencias Internacionales",
+# "Notificación de afiliación SINPE Móvil"): with no amount in it, no money moved.
+_SERVICE_SUBJECT = re.compile(
+    r"\b(?:activacion|desactivacion|afiliacion"
+    r"|desafiliacion|inscripcion|desinscripcion|suscripcion|bloqueo|desbloqueo)\b",
+    re.I,
+)
 _SUBJECT_RULES = (
     (STATEMENT, re.compile(r"^\s*(?:su\s+)?estados? de cuenta\b", re.I)),
     (OFFER, re.compile(r"\b(?:credito|prestamo|tarjeta)s?\s+pre-?aprobad[oa]s?\b", re.I)),
@@ -87,6 +94,8 @@ def unrecognised(mail: Mail, bank: str) -> Outcome:
         return ignored(reason, bank)
     if has_money(mail.bare_subject) or any(has_money(body.flat) for body in mail.bodies()):
         return unparsed(UNKNOWN_LAYOUT, bank)
+    if _SERVICE_SUBJECT.search(mail.folded_subject):
+        return ignored(CARD_SETTINGS, bank)
     if _MOVEMENT_SUBJECT.search(mail.folded_subject):
         return unparsed(UNKNOWN_LAYOUT, bank)
     return ignored(NO_AMOUNT, bank)

@@ -66,6 +66,10 @@ def clean_lines(text: str) -> list[str]:
         text = text.replace("&nbsp;", " ")
     if not text.isascii():
         text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
+    if "|" in text:
+        # Tables turned to text by mail clients and converters: "| Monto: | CRC 6,980.00 |".
+        # The cells read like the two cells of an HTML row.
+        text = text.replace("|", " ")
     lines = (" ".join(line.split()) for line in text.splitlines())
     return [line for line in lines if line]
 

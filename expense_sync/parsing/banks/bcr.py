@@ -43,7 +43,8 @@ _TRANSFER_LABELS = re.compile(
 # Número de referencia: ... Monto: 12,000.00 Motivo: ... Esta transacción fue realizada el
 # 14/07/2026 a las 8:05 PM". SINPE Móvil moves colones only, so no currency is written.
 _SINPE_MOVIL = re.compile(
-    r"\bse le ha (?P<direction>debitado|acreditado) (?:de|a) su cuenta\b.{0,80}?\bsinpe movil\b",
+    r"\bse (?:le )?ha (?P<direction>debitado|acreditado) (?:de|a|en) su cuenta\b.{0,80}?"
+    r"\bsinpe movil\b",
     re.I,
 )
 _SINPE_REFERENCE = re.compile(r"\bnumero de referencia:?\s*(?P<code>[A-Za-z0-9-]+)", re.I)

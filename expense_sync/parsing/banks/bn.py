@@ -22,18 +22,36 @@ CODE = "bn"
 # Bold markers are single stars around a value ("*COMPRA*"); merchants have stars of their
 # own ("FACEBK *QX81TT2MM"), so the patterns allow a star around each value instead of
 # deleting them.
+# Some voucher texts glue words ("de Comprarealizada en", "de 2026a las"), so the spaces
+# around them are optional.
 _NOTICE = re.compile(
-    r"\bcomprobante de \*?(?P<kind>[a-z ]{3,30}?)\*? realizad[oa] en \*?(?P<merchant>.+?)\*?"
+    r"\bcomprobante de \*?(?P<kind>[a-z ]{3,30}?)\*?\s*realizad[oa] en \*?(?P<merchant>.+?)\*?"
     r"\s+el \*?(?P<date>\d{1,2} de [a-z]{3,10} de \d{4})\*?"
-    r"(?:\s+a las \*?(?P<time>\d{1,2}:\d{2}(?::\d{2})?(?:\s*[ap]\.?\s?m\b\.?)?)\*?)?",
+    r"(?:\s*a las \*?(?P<time>\d{1,2}:\d{2}(?::\d{2})?(?:\s*[ap]\.?\s?m\b\.?)?)\*?)?",
+    re.I,
+)
+# The summary block alone (some vouchers carry nothing else): the merchant's line, then
+# "Oct 4, 2026 - 0:08 p.m.", "VISA************0857", "NRO. AUT:", "REF:", "TOTAL:".
+_SUMMARY_DATE = re.compile(
+    r"^\*?(?P<when>[a-z]{3}\.? \d{1,2}, \d{4} - \d{1,2}:\d{2}(?:\s*[ap]\.?\s?m\b\.?)?)\*?"
+    r"\s*(?:$|VISA|MASTER|MC|AMEX)",
     re.I,
 )
 _AUTHORIZATION = re.compile(
-    r"\bNRO\.?\s*(?:DE\s+)?AUT(?:ORIZACION)?\.?:?\s*\**(?P<code>[A-Z0-9]+)", re.I
+    r"\b(?:NRO\.?\s*(?:DE\s+)?AUT(?:ORIZACION)?\.?:?|AUT(?:ORIZACION)?\.?:)\s*\**"
+    r"(?P<code>[A-Z0-9]+)",
+    re.I,
 )
 _REFERENCE = re.compile(r"\bREF(?:ERENCIA)?\.?:\s*\**(?P<code>[A-Z0-9]+)", re.I)
 _TOTAL = re.compile(r"\bTOTAL:?\s*\**(?P<money>[^*]{1,30})", re.I)
 _KINDS = {"compra": "purchase", "retiro": "withdrawal", "devolucion": "refund"}
+# SINPE Móvil received: "Ha recibido 2700 colones por BN SINPE MOVIL de <NAME>. <concept>.
+# Referencia 2026042882183010498722008." No date: the Date header stands in.
+_SINPE_MOVIL_IN = re.compile(
+    r"\bha recibido (?P<money>[0-9][0-9.,]*\s*(?:colones|CRC)) por BN SINPE MOVIL\b"
+    r"(?:.{0,200}?\breferencia:?\s*(?P<ref>[A-Za-z0-9]+))?",
+    re.I,
+)
 
 
 def parse(mail: Mail) -> Outcome | None:
@@ -41,27 +59,44 @@ def parse(mail: Mail) -> Outcome | None:
 
 
 def _read(body: Body, mail: Mail) -> Outcome | None:
-    if "comprobante" not in body.lower:
-        return None
     text = body.flat_folded
-    notice = _NOTICE.search(text)
-    if notice is None:
-        return None
-    kind = _KINDS.get(fold(notice.group("kind")).strip().lower())
-    if kind is None:
-        return unparsed(UNKNOWN_TYPE, CODE)
-    rest = notice.end()
-    authorization = _AUTHORIZATION.search(text, rest)
-    reference = _REFERENCE.search(text, rest)
-    total = _TOTAL.search(text, rest)
+    if (sinpe := _SINPE_MOVIL_IN.search(text)) is not None:
+        return transaction(
+            CODE,
+            "transfer_in",
+            find_money(sinpe.group("money")),
+            to_costa_rica(mail.sent_at),
+            reference=sinpe.group("ref"),
+        )
+    if (notice := _NOTICE.search(text)) is not None:
+        kind = _KINDS.get(fold(notice.group("kind")).strip().lower())
+        if kind is None:
+            return unparsed(UNKNOWN_TYPE, CODE)
+        when = parse_datetime(f"{notice.group('date')} {notice.group('time') or ''}")
+        merchant = body.flat[notice.start("merchant") : notice.end("merchant")]
+        return _voucher(body, text[notice.end() :], kind, when, merchant, mail)
+    for index, line in enumerate(body.folded):
+        summary = _SUMMARY_DATE.match(line)
+        if summary is not None and index > 0 and "TOTAL" in text.upper():
+            rest = " ".join(body.folded[index:])
+            # A voucher is a card charge: with no sentence naming its kind, a purchase.
+            when = parse_datetime(summary.group("when"))
+            return _voucher(body, rest, "purchase", when, body.lines[index - 1], mail)
+    return None
+
+
+def _voucher(body: Body, rest: str, kind: str, when, merchant: str, mail: Mail) -> Outcome:
+    """The transaction of a voucher, its items read from the text after its sentence."""
+    authorization = _AUTHORIZATION.search(rest)
+    reference = _REFERENCE.search(rest)
+    total = _TOTAL.search(rest)
     return transaction(
         CODE,
         kind,
         find_money(total.group("money")) if total else None,
-        parse_datetime(f"{notice.group('date')} {notice.group('time') or ''}")
-        or to_costa_rica(mail.sent_at),
-        merchant=body.flat[notice.start("merchant") : notice.end("merchant")],
-        card=card_last4(text[rest:]),
+        when or to_costa_rica(mail.sent_at),
+        merchant=merchant,
+        card=card_last4(rest),
         authorization=authorization.group("code") if authorization else None,
         reference=reference.group("code") if reference else None,
     )

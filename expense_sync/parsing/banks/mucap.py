@@ -37,7 +37,8 @@ _RECEIPT = re.compile(
 # número de referencia ... un monto de 40,000.00 Colones" and "se debitó de su cuenta ...".
 _SINPE_ACCOUNT = re.compile(
     r"\bse (?P<direction>acredito|debito) (?:a|de) su cuenta\b.{0,120}?"
-    r"\bnumero de referencia:?\s*(?P<ref>[A-Za-z0-9-]+).{0,40}?\bun monto de (?P<money>.{1,30}?)"
+    r"(?:\bnumero de referencia:?\s*(?P<ref>[A-Za-z0-9-]+).{0,40}?)?"
+    r"\bun monto de (?P<money>.{1,30}?)"
     r"(?=,\s|\.\s|\.?$|\s+(?:por|el|a)\b)",
     re.I,
 )
