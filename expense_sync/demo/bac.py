@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 
 from . import catalog
 from .base import (
-    CARD_CHECK,
     ENGLISH_MONTHS,
-    NOT_A_TRANSACTION,
+    MARKETING_SENDER,
     SPANISH_MONTHS,
+    STATEMENT,
+    ZERO_PREAUTHORIZATION,
     Ctx,
     Mail,
     Picker,
@@ -36,7 +37,8 @@ SENDERS = Picker(
     ]
 )
 TRANSFER_SENDER = ("BAC Credomatic", "notificacion@notificacionesbaccr.com")
-MARKETING_SENDER = ("BAC Credomatic", "info@info.baccredomatic.net")
+# Promotions come from their own domain, which the parser ignores whatever the text says.
+PROMOTIONS_SENDER = ("BAC Credomatic", "info@info.baccredomatic.net")
 MERCHANTS = Picker([(m.weight, m) for m in catalog.MERCHANTS])
 # How a card notice is laid out: HTML table (quoted-printable or base64), the table with a
 # text/plain twin, or the one-line "label: value / ..." text.
@@ -134,7 +136,7 @@ def purchase(ctx: Ctx, when: datetime, kind: str = "purchase") -> Mail:
             parts = [Part("plain", plain, encoding="8bit"), Part("html", html)]
     subject = f"Notificación de transacción {merchant.name} {occurred:%d-%m-%Y - %H:%M}"
     if kind == "check":
-        expected = ignored(CARD_CHECK)
+        expected = ignored(ZERO_PREAUTHORIZATION)
     else:
         expected = transaction(
             "bac",
@@ -255,7 +257,7 @@ def statement(ctx: Ctx, when: datetime) -> Mail:
         "Estado de cuenta disponible",
         when,
         [Part("plain", text, encoding="8bit")],
-        ignored(NOT_A_TRANSACTION),
+        ignored(STATEMENT),
         text,
         "bac-statement",
     )
@@ -278,5 +280,5 @@ def marketing(ctx: Ctx, when: datetime) -> Mail:
         )
         parts = [Part("html", html)]
     return Mail(
-        MARKETING_SENDER, subject, when, parts, ignored(NOT_A_TRANSACTION), text, "bac-marketing"
+        PROMOTIONS_SENDER, subject, when, parts, ignored(MARKETING_SENDER), text, "bac-marketing"
     )

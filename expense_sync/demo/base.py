@@ -42,13 +42,33 @@ ENGLISH_MONTHS = (
     "Nov",
     "Dec",
 )
-NOT_A_TRANSACTION = "not a transaction"
+# Why a message is ignored, as the parser's codes (expense_sync/parsing/model.py) spell
+# them: each names the rule that positively knows the message moves no money. They are
+# spelled out rather than imported so the demo stays usable without the parser.
+NOT_FROM_BANK = "not_from_bank"
+UNTRUSTED_FORWARD = "untrusted_forward"  # anyone can send mail: only the owner's forwards count
+MARKETING_SENDER = "marketing_sender"  # a bank's promotions address, whatever it says
+MARKETING = "marketing"  # a promotion from a notification address, known by its subject
+STATEMENT = "statement"
+OFFER = "offer"  # pre-approved credit: an amount, but nobody spent it
+CARD_SETTINGS = "card_settings"
 DECLINED = "declined"
-OWN_CARD_PAYMENT = "own card payment"
-# A zero-amount pre-authorization only checks the card, so no money moved; a notice
-# forwarded by someone else proves nothing. The parser names both reasons precisely.
-CARD_CHECK = "zero amount"
-FORWARD_FROM_OTHERS = "untrusted forward"
+ZERO_PREAUTHORIZATION = "zero_preauthorization"  # "USD .00": the card was only checked
+OWN_CARD_PAYMENT = "own_card_payment"  # counting it would count the purchases twice
+NO_AMOUNT = "no_amount"  # bank mail that names neither an amount nor a movement
+IGNORED_REASONS = (
+    NOT_FROM_BANK,
+    UNTRUSTED_FORWARD,
+    MARKETING_SENDER,
+    MARKETING,
+    STATEMENT,
+    OFFER,
+    CARD_SETTINGS,
+    DECLINED,
+    ZERO_PREAUTHORIZATION,
+    OWN_CARD_PAYMENT,
+    NO_AMOUNT,
+)
 
 T = TypeVar("T")
 
@@ -82,6 +102,9 @@ class Mail:
     expected: dict
     plain: str  # the text a mail client quotes when the user forwards it
     variant: str
+    # The body has no date, so the transaction's moment is the Date header; a forward
+    # quotes that header only to the minute.
+    dated_by_header: bool = False
 
 
 @dataclass
@@ -98,6 +121,8 @@ class Ctx:
     usd_iban: str
     scotiabank_until: datetime  # Scotiabank's senders before this moment, DAVIbank's after
     recent: deque[Mail] = field(default_factory=lambda: deque(maxlen=40))
+    # What a bank's templates draw once, on first use, and then repeat (account numbers).
+    memo: dict[str, object] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:

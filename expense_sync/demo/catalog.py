@@ -211,6 +211,8 @@ COUNTRIES = {  # code: (BAC and DAVIbank spelling, Promerica's upper-case spelli
     "SE": ("Suecia", "SUECIA"),
     "IE": ("Irlanda", "IRLANDA"),
 }
+# Banco Nacional prints the network's three-letter country code after the city.
+ALPHA3 = {"CR": "CRI", "US": "USA", "SE": "SWE", "IE": "IRL"}
 
 # Card holders: given names, surnames, the name they use in a From or To header.
 HOLDERS: tuple[tuple[str, str, str], ...] = (
@@ -294,6 +296,31 @@ BAC_PROMOS = (
         "Seguro de viaje gratis con su tarjeta",
         "Al comprar sus boletos con su tarjeta, viaje protegido hasta por USD 50,000.\n",
     ),
+)
+BN_PROMOS = (  # subject, text: amounts in the text, the subject says what it is
+    (
+        "Aproveche tasa 0% a 6 meses con sus tarjetas BN",
+        "Compre en comercios afiliados y pague a 6 meses sin intereses.\n"
+        "Aplica en compras desde CRC 50,000.00 con tarjetas de crédito BN.\n",
+    ),
+    (
+        "Descuentos de hasta 25% en restaurantes con BN",
+        "Todos los jueves, hasta 25% de descuento pagando con su tarjeta BN.\n"
+        "Tope de reintegro: CRC 15,000.00 por mes.\n",
+    ),
+    (
+        "Participe en el sorteo de un viaje con BN Móvil",
+        "Cada pago de servicios en BN Móvil le da una acción para el sorteo.\n",
+    ),
+)
+# Who a SINPE Móvil goes to: (name as the bank prints it, the recipient's bank).
+SINPE_PAYEES = (
+    ("maria jimenez solano", "Banco Nacional de Costa Rica"),
+    ("CARLOS ARAYA MONGE", "Banco de Costa Rica"),
+    ("soda el pueblo", "Banco Popular y de Desarrollo Comunal"),
+    ("Laura Quesada Rojas", "BAC San José"),
+    ("ESTEBAN VILLALOBOS CHACON", "Banco Nacional de Costa Rica"),
+    ("taller hermanos mora", "Banco Promerica"),
 )
 FRIENDS = (
     ("Amigo", "amigo@gmail.com"),

@@ -4,9 +4,11 @@ from datetime import datetime, timedelta
 
 from . import catalog
 from .base import (
-    CARD_CHECK,
     DECLINED,
-    NOT_A_TRANSACTION,
+    NO_AMOUNT,
+    OFFER,
+    STATEMENT,
+    ZERO_PREAUTHORIZATION,
     Ctx,
     Mail,
     Picker,
@@ -73,7 +75,7 @@ def purchase(ctx: Ctx, when: datetime, outcome: str = "approved") -> Mail:
     if outcome == "declined":
         expected = ignored(DECLINED)
     elif outcome == "check":
-        expected = ignored(CARD_CHECK)
+        expected = ignored(ZERO_PREAUTHORIZATION)
     else:
         expected = transaction(
             "davibank",
@@ -104,7 +106,7 @@ def preapproved(ctx: Ctx, when: datetime) -> Mail:
         "Crédito preaprobado para usted",
         when,
         [Part("plain", text, encoding="8bit")],
-        ignored(NOT_A_TRANSACTION),
+        ignored(OFFER),
         text,
         "davibank-preapproved",
     )
@@ -128,14 +130,17 @@ def statement(ctx: Ctx, when: datetime) -> Mail:
         "Estado de cuenta Tarjeta de Crédito",
         when,
         [Part("plain", text, encoding="8bit")],
-        ignored(NOT_A_TRANSACTION),
+        ignored(STATEMENT),
         text,
         "davibank-statement",
     )
 
 
 def rebrand(ctx: Ctx, when: datetime) -> Mail:
-    """The letter announcing that Scotiabank's Costa Rican business is now DAVIbank."""
+    """The letter announcing that Scotiabank's Costa Rican business is now DAVIbank.
+
+    Bank mail that names no amount and no movement is ignored for just that reason.
+    """
     text = (
         "Estimado cliente,\n"
         "Scotiabank ahora es DAVIbank. Sus tarjetas, cuentas y números siguen siendo los "
@@ -147,7 +152,7 @@ def rebrand(ctx: Ctx, when: datetime) -> Mail:
         "Scotiabank ahora es DAVIbank",
         when,
         [Part("plain", text)],
-        ignored(NOT_A_TRANSACTION),
+        ignored(NO_AMOUNT),
         text,
         "davibank-rebrand",
     )

@@ -6,12 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from . import bac, catalog, davibank, other, promerica
+from . import bac, bcr, bn, catalog, davibank, other, popular, promerica
 from .base import CR_TZ, Card, Ctx, Mail, Picker
 from .mime import address, assemble, header, rfc2822_date
 
-BANKS = ("bac", "davibank", "promerica")
-_BANK_WEIGHTS = {"bac": 4.0, "davibank": 3.5, "promerica": 2.5}
+BANKS = ("bac", "davibank", "promerica", "bn", "bcr", "popular")
+_BANK_WEIGHTS = {
+    "bac": 4.0,
+    "davibank": 3.5,
+    "promerica": 2.5,
+    "bn": 3.0,
+    "bcr": 2.0,
+    "popular": 1.5,
+}
 # Card activity follows the day: little at night, peaks at lunch and after work.
 _HOUR_WEIGHTS = "1 .6 .4 .3 .3 .6 1.5 3 4 4.5 5 5.5 7 6.5 5 5 5.5 6 7 7 6 4.5 3 2"
 _HOURS = Picker([(float(weight), hour) for hour, weight in enumerate(_HOUR_WEIGHTS.split())])
@@ -85,10 +92,47 @@ _MIXES: dict[str, Picker[Template]] = {
         ],
         promerica.purchase,
     ),
+    "bn": _mix(
+        [
+            (88.0, bn.purchase),
+            (3.0, bn.offer),
+            (4.0, bn.promotion),
+        ],
+        bn.purchase,
+    ),
+    "bcr": _mix(
+        [
+            (70.0, bcr.purchase),
+            (4.0, partial(bcr.purchase, outcome="declined")),
+            (10.0, bcr.sinpe_movil),
+            (5.0, bcr.transfer),
+            (2.0, bcr.statement),
+        ],
+        bcr.purchase,
+    ),
+    "popular": _mix(
+        [
+            (50.0, popular.debit),
+            (32.0, popular.credit),
+            (2.5, popular.pin_change),
+        ],
+        popular.debit,
+    ),
+}
+# Cards of the banks added after the first three. They are drawn after everything those
+# three draw, and only for a mailbox that has them, so a seed still gives the mailboxes it
+# gave before for the first three banks (the demo's Maildirs already on disk, bench runs).
+_LATER_CARDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "bn": (("VISA",), ("MASTERCARD", "VISA"), ("VISA", "MASTERCARD")),
+    "bcr": (("VISA",), ("MASTERCARD",), ("VISA", "MASTERCARD")),
+    # Popular's debit card first, then the credit card its sentence names.
+    "popular": (("BP", "VISA INTERNACIONAL"), ("BP", "MASTERCARD INTERNACIONAL")),
 }
 
 
-def _new_ctx(rng: random.Random, to_address: str, start: datetime, end: datetime) -> Ctx:
+def _new_ctx(
+    rng: random.Random, to_address: str, start: datetime, end: datetime, banks: Sequence[str]
+) -> Ctx:
     given, surnames, short_name = rng.choice(catalog.HOLDERS)
 
     def cards(brands: Sequence[str]) -> list[Card]:
@@ -97,7 +141,7 @@ def _new_ctx(rng: random.Random, to_address: str, start: datetime, end: datetime
     def iban() -> str:
         return f"CR{rng.randrange(10, 100)}01{'X' * 12}{rng.randrange(10_000):04d}"
 
-    return Ctx(
+    ctx = Ctx(
         rng=rng,
         given=given,
         surnames=surnames,
@@ -113,6 +157,10 @@ def _new_ctx(rng: random.Random, to_address: str, start: datetime, end: datetime
         # The oldest third of the window predates the Scotiabank to DAVIbank rebrand.
         scotiabank_until=start + (end - start) * 0.3,
     )
+    for bank, choices in _LATER_CARDS.items():
+        if bank in banks:
+            ctx.cards[bank] = cards(rng.choice(choices))
+    return ctx
 
 
 def _timeline(rng: random.Random, count: int, start: datetime, end: datetime) -> list[datetime]:
@@ -175,7 +223,7 @@ def _generate(
     to_address: str,
 ) -> Iterator[Generated]:
     rng = random.Random(seed)
-    ctx = _new_ctx(rng, to_address, start, end)
+    ctx = _new_ctx(rng, to_address, start, end, banks)
     pick_bank = Picker([(_BANK_WEIGHTS[bank], bank) for bank in banks])
     to_line = header("To", address(ctx.short_name, to_address))
     # Message-IDs look like Python's make_msgid; the random-looking part is an affine

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from .generator import Generated, generate_notifications
 
-# The demo's three accounts. Their sizes keep the mockup's proportions (150/650/200)
-# scaled up so that a sync at 500-2000 emails/s lasts long enough to watch.
+# The demo's accounts. The first three keep the mockup's proportions (150/650/200) scaled
+# up so that a sync at 500-2000 emails/s lasts long enough to watch; Banco Nacional came
+# with the second set of bank formats. Each account's seed is its index here, so an
+# account added at the end leaves the others' mailboxes as they were.
 DEMO_ACCOUNTS: list[dict] = [
     {"bank": "bac", "label": "BAC San José", "address": "demo.bac@example.cr", "count": 4_000},
     {
@@ -25,6 +27,12 @@ DEMO_ACCOUNTS: list[dict] = [
         "label": "Promerica",
         "address": "demo.promerica@example.cr",
         "count": 2_000,
+    },
+    {
+        "bank": "bn",
+        "label": "Banco Nacional",
+        "address": "demo.bn@example.cr",
+        "count": 1_500,
     },
 ]
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from . import catalog
-from .base import ENGLISH_MONTHS, FORWARD_FROM_OTHERS, NOT_A_TRANSACTION, Ctx, Mail, ignored
+from .base import ENGLISH_MONTHS, NOT_FROM_BANK, UNTRUSTED_FORWARD, Ctx, Mail, ignored
 from .mime import Part
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -22,7 +22,7 @@ def personal(ctx: Ctx, when: datetime) -> Mail:
         subject,
         when,
         [Part("plain", text, encoding=encoding)],
-        ignored(NOT_A_TRANSACTION),
+        ignored(NOT_FROM_BANK),
         text,
         "other-personal",
     )
@@ -48,10 +48,13 @@ def forward(ctx: Ctx, when: datetime, original: Mail, own: bool) -> Mail:
         sender = (ctx.short_name, ctx.to_address)
         recipient = f"{ctx.short_name} <{ctx.to_address}>"
         expected = dict(original.expected)
+        if original.dated_by_header:
+            # Gmail quotes the original's Date to the minute, and that is all the parser has.
+            expected["occurred_at"] = original.sent_at.replace(second=0).isoformat()
     else:
         sender = rng.choice(catalog.FRIENDS)
         recipient = f"{sender[0]} <{sender[1]}>"
-        expected = ignored(FORWARD_FROM_OTHERS)
+        expected = ignored(UNTRUSTED_FORWARD)
     text = (
         f"{rng.choice(_NOTES)}---------- Forwarded message ---------\n"
         f"From: {display + ' ' if display else ''}<{addr}>\n"

@@ -4,10 +4,12 @@ from datetime import datetime
 
 from . import catalog
 from .base import (
-    CARD_CHECK,
-    NOT_A_TRANSACTION,
+    CARD_SETTINGS,
+    MARKETING,
     OWN_CARD_PAYMENT,
     SPANISH_MONTHS,
+    STATEMENT,
+    ZERO_PREAUTHORIZATION,
     Ctx,
     Mail,
     Picker,
@@ -74,7 +76,7 @@ def purchase(ctx: Ctx, when: datetime, check: bool = False) -> Mail:
     else:
         parts = [Part("html", html, charset=layout.removeprefix("html-"))]
     if check:
-        expected = ignored(CARD_CHECK)
+        expected = ignored(ZERO_PREAUTHORIZATION)
     else:
         expected = transaction(
             "promerica",
@@ -131,7 +133,7 @@ def pin_change(ctx: Ctx, when: datetime) -> Mail:
         "Cambio de PIN exitoso",
         when,
         [Part("plain", text)],
-        ignored(NOT_A_TRANSACTION),
+        ignored(CARD_SETTINGS),
         text,
         "promerica-pin",
     )
@@ -152,7 +154,7 @@ def statement(ctx: Ctx, when: datetime) -> Mail:
         "Tu estado de cuenta está listo",
         when,
         [Part("plain", text)],
-        ignored(NOT_A_TRANSACTION),
+        ignored(STATEMENT),
         text,
         "promerica-statement",
     )
@@ -170,7 +172,7 @@ def promotion(ctx: Ctx, when: datetime) -> Mail:
         "15% de descuento en restaurantes este fin de semana",
         when,
         [Part("plain", text, encoding="8bit")],
-        ignored(NOT_A_TRANSACTION),
+        ignored(MARKETING),
         text,
         "promerica-promotion",
     )
