@@ -21,7 +21,8 @@ from .extensions import db, get_redis
 from .ingest import message_key, store_batch
 from .mailboxes import MailboxError
 from .models import EmailAccount, SyncSession, SyncSessionAccount, now_utc
-from .parsing import Outcome, bank_sender_domains, parse_message
+from .parsing import PARSER_VERSION, Outcome, bank_sender_domains, parse_message
+from .parsing.model import PARSER_ERROR
 from .progress import Progress
 from .sources import open_account
 
@@ -46,6 +47,16 @@ class SyncFailure(Exception):
 def senders_for(account: EmailAccount) -> list[str]:
     # The account's own address too: forwards count only when the user sent them.
     return [*bank_sender_domains(), account.address]
+
+
+def rereading(account: EmailAccount) -> bool:
+    """Whether what is stored of this account was read by older parsers than these."""
+    return account.parser_version < PARSER_VERSION
+
+
+def checkpoint(account: EmailAccount) -> int:
+    """The last UID a scan starts after: none when the whole folder is to be read again."""
+    return 0 if rereading(account) else account.last_uid
 
 
 def account_fields(row: SyncSessionAccount) -> dict:
@@ -81,7 +92,8 @@ def count_account(account: EmailAccount) -> int:
     try:
         for attempt in _retrying():
             with attempt, open_account(account) as source:
-                scan = source.scan(account.uidvalidity, account.last_uid, senders_for(account))
+                scan = source.scan(account.uidvalidity, checkpoint(account),
+                                   senders_for(account))
         return len(scan.uids)
     except MailboxError as exc:
         raise _failure(exc) from exc
@@ -100,7 +112,7 @@ def safe_parse(raw: bytes, own_address: str) -> Outcome:
         return parse_message(raw, own_addresses=[own_address])
     except Exception:
         log.exception("parser raised; recording the email as unreadable")
-        return Outcome(status="unparsed", reason="error interno del lector", transaction=None,
+        return Outcome(status="unparsed", reason=PARSER_ERROR, transaction=None,
                        bank=None, message_id=None, sender=None, subject=None, sent_at=None)
 
 
@@ -145,7 +157,7 @@ class AccountSync:
     def _sync(self) -> str:
         row, account = self.row, self.account
         with open_account(account) as source:
-            scan = source.scan(account.uidvalidity, account.last_uid, senders_for(account))
+            scan = source.scan(account.uidvalidity, checkpoint(account), senders_for(account))
             self._checkpoint_scan(scan)
             for start in range(0, len(scan.uids), BATCH_SIZE):
                 chunk = scan.uids[start:start + BATCH_SIZE]
@@ -162,6 +174,7 @@ class AccountSync:
         row.status = "completed"
         row.total_emails = row.processed_emails  # mail deleted since the scan is not owed
         row.finished_at = now_utc()
+        account.reread_until_uid = 0  # the whole folder was read, deleted mail or not
         db.session.commit()
         self._report("state")
         return "completed"
@@ -178,12 +191,28 @@ class AccountSync:
             account.last_uid = 0
         elif account.uidvalidity is not None:
             account.uidvalidity_changes = 0
+        self._mark_reread(scan)
         account.uidvalidity = scan.uidvalidity
         row.status = "processing"
         row.started_at = row.started_at or now_utc()
         row.total_emails = row.processed_emails + len(scan.uids)
         db.session.commit()
         self._report("state")
+
+    def _mark_reread(self, scan) -> None:
+        """Remember up to which UID mail was read before, so its stored outcomes are redone.
+
+        Committed with the scan: a job killed mid-re-read resumes from its batch checkpoint
+        and still knows which mail to reconcile.
+        """
+        account = self.account
+        if scan.reset and (rereading(account) or account.reread_until_uid):
+            # Old mail got new UIDs: any message of the folder may have been read before.
+            account.reread_until_uid = scan.uids[-1] if scan.uids else 0
+        elif rereading(account):
+            account.reread_until_uid = max(account.last_uid, account.reread_until_uid)
+            account.last_uid = 0
+        account.parser_version = PARSER_VERSION
 
     def _session_status(self) -> str:
         return db.session.scalar(

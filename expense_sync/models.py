@@ -21,8 +21,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
+from .parsing import PARSER_VERSION
+from .parsing.registry import bank_choices
 
-BANKS = {"bac": "BAC San José", "davibank": "Scotia Bank", "promerica": "Promerica"}
+# Bank code -> name people know it by, from the parser registry: a bank is a module there.
+BANKS = dict(bank_choices())
 ACTIVE_SYNC_STATES = ("pending", "running", "paused")
 
 
@@ -88,6 +91,14 @@ class EmailAccount(db.Model):
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     uidvalidity_changes: Mapped[int] = mapped_column(Integer, default=0)
+    # The parsers that read the stored outcomes; older ones mean the folder is read again.
+    # Accounts from before versions existed were read by version 1; a new account has read
+    # nothing, so no older parser owes it anything.
+    parser_version: Mapped[int] = mapped_column(
+        Integer, default=PARSER_VERSION, server_default=text("1"))
+    # Mail up to this UID was read before the current re-read: its stored rows are redone.
+    reread_until_uid: Mapped[int] = mapped_column(BigInteger, default=0,
+                                                  server_default=text("0"))
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 

@@ -7,6 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+# Bump whenever the parsers change what they read (a new bank, layout, rule or reason):
+# the next sync of every account read by older parsers reads its whole folder again.
+PARSER_VERSION = 2
+
 TRANSACTION = "transaction"
 IGNORED = "ignored"
 UNPARSED = "unparsed"

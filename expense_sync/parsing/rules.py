@@ -57,7 +57,7 @@ _SERVICE_SUBJECT = re.compile(
     re.I,
 )
 _SUBJECT_RULES = (
-    (STATEMENT, re.compile(r"^\s*(?:su\s+)?estados? de cuenta\b", re.I)),
+    (STATEMENT, re.compile(r"^\s*(?:su\s+|tu\s+)?estados? de cuenta\b", re.I)),
     (OFFER, re.compile(r"\b(?:credito|prestamo|tarjeta)s?\s+pre-?aprobad[oa]s?\b", re.I)),
     (CARD_SETTINGS, re.compile(r"^\s*cambio de (?:pin|clave|contrasena)\b", re.I)),
     (
