@@ -8,6 +8,19 @@ from datetime import datetime, timedelta, timezone
 from itertools import accumulate
 from typing import Generic, TypeVar
 
+from ..parsing.model import (
+    CARD_SETTINGS,
+    DECLINED,
+    MARKETING,
+    MARKETING_SENDER,
+    NO_AMOUNT,
+    NOT_FROM_BANK,
+    OFFER,
+    OWN_CARD_PAYMENT,
+    STATEMENT,
+    UNTRUSTED_FORWARD,
+    ZERO_PREAUTHORIZATION,
+)
 from .catalog import Merchant
 from .mime import Part
 
@@ -42,20 +55,7 @@ ENGLISH_MONTHS = (
     "Nov",
     "Dec",
 )
-# Why a message is ignored, as the parser's codes (expense_sync/parsing/model.py) spell
-# them: each names the rule that positively knows the message moves no money. They are
-# spelled out rather than imported so the demo stays usable without the parser.
-NOT_FROM_BANK = "not_from_bank"
-UNTRUSTED_FORWARD = "untrusted_forward"  # anyone can send mail: only the owner's forwards count
-MARKETING_SENDER = "marketing_sender"  # a bank's promotions address, whatever it says
-MARKETING = "marketing"  # a promotion from a notification address, known by its subject
-STATEMENT = "statement"
-OFFER = "offer"  # pre-approved credit: an amount, but nobody spent it
-CARD_SETTINGS = "card_settings"
-DECLINED = "declined"
-ZERO_PREAUTHORIZATION = "zero_preauthorization"  # "USD .00": the card was only checked
-OWN_CARD_PAYMENT = "own_card_payment"  # counting it would count the purchases twice
-NO_AMOUNT = "no_amount"  # bank mail that names neither an amount nor a movement
+# Why the demo's ignored mail is ignored, as the parser's codes: every one of them appears.
 IGNORED_REASONS = (
     NOT_FROM_BANK,
     UNTRUSTED_FORWARD,
