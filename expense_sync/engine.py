@@ -22,7 +22,7 @@ from .ingest import message_key, store_batch
 from .mailboxes import MailboxError
 from .models import EmailAccount, SyncSession, SyncSessionAccount, now_utc
 from .parsing import PARSER_VERSION, Outcome, bank_sender_domains, parse_message
-from .parsing.model import PARSER_ERROR
+from .parsing.model import PARSER_ERROR, unparsed
 from .progress import Progress
 from .sources import open_account
 
@@ -112,8 +112,7 @@ def safe_parse(raw: bytes, own_address: str) -> Outcome:
         return parse_message(raw, own_addresses=[own_address])
     except Exception:
         log.exception("parser raised; recording the email as unreadable")
-        return Outcome(status="unparsed", reason=PARSER_ERROR, transaction=None,
-                       bank=None, message_id=None, sender=None, subject=None, sent_at=None)
+        return unparsed(PARSER_ERROR, None)
 
 
 class AccountSync:

@@ -76,13 +76,17 @@ def _read_bank_mail(bank: BankParser, mail: Mail) -> Outcome:
     """The outcome of a message from one of the bank's senders (or a trusted forward)."""
     if bank.markets_from(mail.sender):  # promotions: never a notification
         return ignored(MARKETING_SENDER, bank.code)
+    outcome = _template_outcome(bank, mail)
+    return outcome if outcome is not None else rules.unrecognised(mail, bank.code)
+
+
+def _template_outcome(bank: BankParser, mail: Mail) -> Outcome | None:
+    """What the bank's templates read of a message, or None when none of them knows it."""
     try:
         outcome = bank.parse(mail)
     except Exception:
         return unparsed(PARSER_ERROR, bank.code)
-    if outcome is None:
-        return rules.unrecognised(mail, bank.code)
-    if outcome.status == TRANSACTION and rules.declined(mail):
+    if outcome is not None and outcome.status == TRANSACTION and rules.declined(mail):
         return ignored(DECLINED, bank.code)
     return outcome
 
@@ -96,13 +100,8 @@ def _read_pasted(mail: Mail) -> Outcome:
     """
     named = banks_named_in(mail)
     for bank in named:
-        try:
-            outcome = bank.parse(mail)
-        except Exception:
-            return unparsed(PARSER_ERROR, bank.code)
+        outcome = _template_outcome(bank, mail)
         if outcome is not None:
-            if outcome.status == TRANSACTION and rules.declined(mail):
-                return ignored(DECLINED, bank.code)
             return outcome
     if named and any(has_money(body.flat) for body in mail.bodies()):
         return unparsed(UNKNOWN_LAYOUT, named[0].code)

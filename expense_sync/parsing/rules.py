@@ -29,24 +29,20 @@ from .model import (
 
 # All patterns run on accent-folded text.
 
-# A subject that names a movement of money is a notice's: none of the subject rules below
-# may judge it (a merchant called "PROMOCIONES DEL SUR" is still a purchase).
-_NOTICE_SUBJECT = re.compile(
-    r"\b(?:transacci|compra\b|transferencia|retiro|comprobante|sinpe|devolucion|cargo\b"
-    r"|debito|pago\b|alerta|notificacion|aviso)",
-    re.I,
+_MOVEMENT_WORDS = (
+    r"transacci|compra\b|transferencia|retiro|comprobante|sinpe|devolucion|cargo\b"
+    r"|debito|pago\b"
 )
+# A subject that names a movement of money, or announces a notice, is a notice's: none of
+# the subject rules below may judge it (a merchant "PROMOCIONES DEL SUR" is still a purchase).
+_NOTICE_SUBJECT = re.compile(rf"\b(?:{_MOVEMENT_WORDS}|alerta|notificacion|aviso)", re.I)
+# What a subject names when money moved, even if the body shows no amount (the detail
+# only in an attached PDF): such mail stays visible.
+_MOVEMENT_SUBJECT = re.compile(rf"\b(?:{_MOVEMENT_WORDS}|pagos\b)", re.I)
 # Subjects that say what the message is even though they name a purchase.
 _VERIFICATION_SUBJECT = re.compile(
     r"^\W*(?:\w+\W+){0,2}(?:codigo (?:de )?(?:verificacion|seguridad|confirmacion)\b"
     r"|clave dinamica\b)",
-    re.I,
-)
-# What a subject names when money moved, even if the body shows no amount (the detail
-# only in an attached PDF): such mail stays visible.
-_MOVEMENT_SUBJECT = re.compile(
-    r"\b(?:transacci|compra\b|transferencia|retiro|comprobante|sinpe|devolucion|cargo\b"
-    r"|debito|pago\b|pagos\b)",
     re.I,
 )
 # A service switched on or off ("Activación de Transferencias Internacionales",
