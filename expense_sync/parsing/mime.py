@@ -15,14 +15,49 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from . import headers
-from .charsets import b64decode_lenient, decode_bytes
-from .text import Body, fold, strip_forward_prefixes
+from .charsets import b64decode_lenient, codec_for, decode_bytes
+from .text import MAX_TEXT_CHARS, Body, fold, strip_forward_prefixes
 
 _MAX_PARTS = 50  # a notification has one to three; beyond that we are reading junk
 _MAX_DEPTH = 8  # multipart nesting, and forwards attached inside forwards
 _FIELD_START = re.compile(r"\n(?![ \t])")
 
 Fields = dict[str, list[str]]
+
+# Charset sanity (decode_text). Signs that bytes were read with the wrong charset:
+# - replacement and control characters;
+# - Latin-1 characters that Spanish does not use: UTF-8 read as windows-1252 ("Ã³", "Â¿",
+#   "â€œ"), and accents read as cp850 or mac-roman ("Autorizaci¾n", "AutorizaciÛn");
+# - another script glued to a Latin letter: accents read as koi8-r, windows-1251 or an
+#   Asian multibyte charset ("AutorizaciСn", "recibiцЁ", "PﾉREZ"). Not anywhere: Russian
+#   or Japanese correctly labelled is no damage.
+# Letters of Latin Extended (ł, ń, ő) are no sign at all: they are real letters.
+_BROKEN = r"\ufffd\x00-\x08\x0b\x0e-\x1f\x7f-\x9f"
+_NOT_SPANISH = re.escape(
+    "".join(
+        chr(code)
+        for code in range(0xA0, 0x100)
+        if chr(code) not in "\u00a0¡¢£¥©ª«®°º»¿áéíñóúüÁÉÍÑÓÚÜ"
+    )
+)
+_SCRIPTS = r"\u02b0-\u02ff\u0370-\u1fff\u2190-\u25ff\u2e80-\ud7ff\uf900-\ufaff\uff00-\uffef"
+_DAMAGE = re.compile(
+    rf"[{_BROKEN}{_NOT_SPANISH}]|(?<=[A-Za-z])[{_SCRIPTS}]|[{_SCRIPTS}](?=[A-Za-z])"
+)
+# Text read as windows-1252 is wrong when it was UTF-8 (mojibake starts with one of these
+# letters) or holds bytes 1252 lacks. One character class is searched ten times faster
+# than the signs, and good Spanish holds none of these characters.
+_SUSPECT = re.compile(rf"[{_BROKEN}ÂÃâï]")
+# The bank's Spanish: its labels, the accented words of its notices, its commonest words.
+_SPANISH_WORDS = re.compile(
+    r"\b(?:comercio|monto|autorización|referencia|fecha|transacción|número|país|día|crédito"
+    r"|débito|dólares|realizó|aplicó|recibió|notificación|de|la|el|por|su)\b",
+    re.I,
+)
+_SPANISH_LETTERS = re.compile("[áéíóúüñÁÉÍÓÚÜÑ¿¡]")
+# What banks that mislabel their mail really write, most telling first: UTF-8 is strict,
+# so it reads as UTF-8 only what is UTF-8; ISO-8859-1 never fails.
+_USUAL_SUSPECTS = ("utf-8", "cp1252", "latin-1")
 
 
 @dataclass
@@ -156,11 +191,54 @@ def _read_part(
         mail.attached.append(_read_message(_payload(fields, body), depth + 1, complete))
     elif ctype in ("text/plain", "text/html") and disposition.strip().lower() != "attachment":
         if ctype == "text/plain" and mail.plain is None:
-            mail.plain = decode_bytes(_payload(fields, body), params.get("charset"))
+            mail.plain = decode_text(_payload(fields, body), params.get("charset"))
             mail.plain_complete = complete
         elif ctype == "text/html" and mail.html is None:
-            mail.html = decode_bytes(_payload(fields, body), params.get("charset"))
+            mail.html = decode_text(_payload(fields, body), params.get("charset"))
             mail.html_complete = complete
+
+
+def decode_text(data: bytes, label: str | None) -> str:
+    """A text part's characters: the declared charset's reading, unless it is garbled.
+
+    A garbled reading is checked against the usual suspects: UTF-8 with replacement
+    characters, windows-1252 with a sign of UTF-8 in it, and any reading of 8-bit bytes
+    in another charset (cp850 or mac-roman turn "ó" into "¾" or "Û", which only the
+    labels tell). A suspect replaces it only when it holds more of the bank's words, or
+    as many with less damage: correctly labelled text, in any charset, reads as it did.
+    """
+    text = decode_bytes(data, label)
+    if data.isascii():
+        return text
+    codec = codec_for(label)
+    if codec is None:  # decode_bytes already tried the suspects, UTF-8 first
+        return text
+    if codec == "utf-8" and "\ufffd" not in text:  # valid UTF-8 reads best as UTF-8
+        return text
+    if codec == "cp1252" and not _SUSPECT.search(text, 0, MAX_TEXT_CHARS):
+        return text
+    declared = _plausibility(text)
+    best, best_score = text, declared
+    for suspect in _USUAL_SUSPECTS:
+        try:
+            candidate = data.decode(suspect)
+        except UnicodeDecodeError:
+            continue
+        score = _plausibility(candidate)
+        # Accents alone never overrule the declared label: Russian read as 1252 has many.
+        if score[:2] > declared[:2] and score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def _plausibility(text: str) -> tuple[int, int, int]:
+    """How much a reading looks like a Costa Rican bank's Spanish: words, damage, accents."""
+    head = text[:MAX_TEXT_CHARS]  # the part of a huge body that is read at all
+    return (
+        len(_SPANISH_WORDS.findall(head)),
+        -len(_DAMAGE.findall(head)),
+        len(_SPANISH_LETTERS.findall(head)),
+    )
 
 
 def split_multipart(body: bytes, boundary: str) -> tuple[list[bytes], bool]:
