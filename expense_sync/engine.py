@@ -1,18 +1,28 @@
 """Syncing one account: scan, fetch in batches, parse, store with the checkpoint, report.
 
 Transient network failures are retried with backoff (1 s, 2 s, 4 s), each retry announced;
-the fourth failure, or any failure that retrying cannot fix, fails the account.
+the fourth failure, or any failure that retrying cannot fix, fails the account. A server
+that refuses connections after this account reached it is restarting, not misconfigured.
+Redis only carries progress: while it is away the job waits for it and goes on, and the
+database checkpoint stays the truth.
 """
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import LockNotOwnedError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import get_current_job
 from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
+    retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential,
 )
 
@@ -23,7 +33,7 @@ from .mailboxes import MailboxError
 from .models import EmailAccount, SyncSession, SyncSessionAccount, now_utc
 from .parsing import PARSER_VERSION, Outcome, bank_sender_domains, parse_message
 from .parsing.model import PARSER_ERROR, unparsed
-from .progress import Progress
+from .progress import TERMINAL_STATES, Progress, account_lock_key
 from .sources import open_account
 
 log = logging.getLogger(__name__)
@@ -33,6 +43,14 @@ MAX_ATTEMPTS = 4
 MAX_UIDVALIDITY_CHANGES = 5
 LOCK_TIMEOUT = 30          # seconds; refreshed every batch, so a dead job's lock expires
 LOCK_WAIT = 30             # a resumed job waits this long for a pausing one to let go
+REDIS_WAIT = 300           # seconds a job waits out a Redis outage before leaving the account
+                           # to the watchdog (it stays "processing", nothing is failed)
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+RESTARTING = "El servidor de correo dejó de aceptar conexiones; puede estar reiniciándose."
+
+
+class Superseded(Exception):
+    """Another job holds this account now (its lock was lost while Redis was away)."""
 
 
 class SyncFailure(Exception):
@@ -80,6 +98,16 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, MailboxError) and exc.transient
 
 
+def wait_for_redis(call, *args, **kwargs):
+    """Run a Redis call, waiting out an outage (backoff up to 10 s, for REDIS_WAIT at most)."""
+    return Retrying(
+        stop=stop_after_delay(REDIS_WAIT), wait=wait_exponential(multiplier=0.5, max=10),
+        retry=retry_if_exception_type(REDIS_DOWN), reraise=True,
+        before_sleep=lambda state: log.warning("Redis unavailable, waiting (%s)",
+                                               state.outcome.exception()),
+    )(call, *args, **kwargs)
+
+
 def _retrying(on_retry=None) -> Retrying:
     return Retrying(
         stop=stop_after_attempt(MAX_ATTEMPTS), wait=wait_exponential(multiplier=1, max=4),
@@ -124,27 +152,34 @@ class AccountSync:
         self.session: SyncSession = row.sync_session
         self.progress = progress
         self.token = self.session.token
-        self.lock = get_redis().lock(f"es:lock:row:{row.id}", timeout=LOCK_TIMEOUT,
+        self.lock = get_redis().lock(account_lock_key(row.id), timeout=LOCK_TIMEOUT,
                                      thread_local=False)
+        job = get_current_job()
+        self.lock_token = (job.id if job else uuid.uuid4().hex).encode()
+        # Whether the server answered this account before: a refusal then is a restart.
+        self.contacted = row.status in ("processing", "paused")
 
     def _claim(self) -> bool:
         """Hold the account: the same RQ job run again after a kill takes its lock back."""
-        job = get_current_job()
-        token = (job.id if job else uuid.uuid4().hex).encode()
-        if self.lock.redis.get(self.lock.name) == token:
-            self.lock.local.token = token
+        if self.lock.redis.get(self.lock.name) == self.lock_token:
+            self.lock.local.token = self.lock_token
             return self.lock.reacquire()
-        return self.lock.acquire(blocking_timeout=LOCK_WAIT, token=token)
+        return self.lock.acquire(blocking_timeout=LOCK_WAIT, token=self.lock_token)
 
     def run(self) -> str:
-        if not self._claim():
+        if not wait_for_redis(self._claim):
             # Another live job holds this account (a pause that was resumed in time).
             return "busy"
         try:
+            db.session.refresh(self.row)
+            if self.row.status in TERMINAL_STATES:  # done while this job waited for the lock
+                return "busy"
             for attempt in _retrying(self._announce_retry):
                 with attempt:
                     outcome = self._sync()
             return outcome
+        except Superseded:
+            return "busy"
         except MailboxError as exc:
             raise _failure(exc) from exc
         finally:
@@ -153,9 +188,21 @@ class AccountSync:
             except Exception:  # expired or lost with a Redis restart: nothing to release
                 pass
 
+    @contextmanager
+    def _opened(self) -> Iterator:
+        """The account's mailbox; a refusal after the server answered once is transient."""
+        try:
+            with open_account(self.account) as source:
+                self.contacted = True
+                yield source
+        except MailboxError as exc:
+            if exc.unreachable and self.contacted:
+                raise MailboxError("network", RESTARTING, transient=True) from exc
+            raise
+
     def _sync(self) -> str:
         row, account = self.row, self.account
-        with open_account(account) as source:
+        with self._opened() as source:
             scan = source.scan(account.uidvalidity, checkpoint(account), senders_for(account))
             self._checkpoint_scan(scan)
             for start in range(0, len(scan.uids), BATCH_SIZE):
@@ -165,10 +212,11 @@ class AccountSync:
                 items = [(uid, message_key(outcome, raw), outcome)
                          for uid, raw in source.fetch(chunk, batch_size=BATCH_SIZE)
                          for outcome in (safe_parse(raw, account.address),)]
+                wait_for_redis(self._hold_lock)  # before storing: a superseded job stores nothing
                 result = store_batch(account, row, items, scan.uidvalidity)
                 metrics.record_batch(result.processed, result.detected, result.errors)
-                self._refresh_lock()
-                self.progress.record_sample(self.token, account.id, result.processed)
+                wait_for_redis(self.progress.record_sample, self.token, account.id,
+                               result.processed)
                 self._report()
         row.status = "completed"
         row.total_emails = row.processed_emails  # mail deleted since the scan is not owed
@@ -230,13 +278,20 @@ class AccountSync:
             return False
         return True
 
-    def _refresh_lock(self) -> None:
+    def _hold_lock(self) -> None:
+        """Keep the account's lock for another LOCK_TIMEOUT; raise Superseded if it is gone."""
         try:
             self.lock.reacquire()
-        except Exception:  # Redis restarted and forgot the lock: take it again
-            self.lock.acquire(blocking=False)
+        except LockNotOwnedError:
+            # Expired while Redis was away, or forgotten by a restart: take it again, unless
+            # another job (queued by the watchdog meanwhile) owns the account now.
+            if not self.lock.acquire(blocking=False, token=self.lock_token):
+                raise Superseded() from None
 
     def _report(self, kind: str = "progress") -> None:
+        wait_for_redis(self._write_progress, kind)
+
+    def _write_progress(self, kind: str) -> None:
         if not self.progress.exists(self.token):  # Redis restarted: rebuild from the database
             seed_progress(self.session)
         self.progress.update_account(self.token, self.account.id, **account_fields(self.row))
@@ -250,4 +305,4 @@ class AccountSync:
                    f"{state.attempt_number} de {MAX_ATTEMPTS - 1} en {delay} s.")
         log.warning("retrying account %s: %s", self.account.id, exc.kind)
         metrics.record_retry(exc.kind)
-        self.progress.publish(self.token, "retry", force=True, message=message)
+        wait_for_redis(self.progress.publish, self.token, "retry", force=True, message=message)

@@ -48,6 +48,11 @@ def events_key(token: str) -> str:
     return f"es:sync:{token}:events"
 
 
+def account_lock_key(row_id: int) -> str:
+    """The lock a job holds on an account of a session while it syncs it (its job id)."""
+    return f"es:lock:row:{row_id}"
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -97,6 +102,13 @@ class Progress:
 
     def exists(self, token: str) -> bool:
         return bool(self.redis.exists(session_key(token)))
+
+    def statuses(self, tokens: list[str]) -> list[str | None]:
+        """Each session's status as its progress keys have it (None: no keys)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for token in tokens:
+            pipe.hget(session_key(token), "status")
+        return [value.decode() if value else None for value in pipe.execute()]
 
     def update_account(self, token: str, account_id: int, **fields) -> None:
         """Write an account's absolute figures (from the committed checkpoint)."""

@@ -14,21 +14,26 @@ class MailboxError(Exception):
 
     ``transient`` errors (timeouts, dropped connections) are worth retrying with backoff;
     the others (wrong password, unknown host, missing folder) fail the same way until the
-    user changes something.
+    user changes something. ``unreachable`` errors (the server refused the connection) are
+    a wrong server or port on first contact, and a restart once the server has answered:
+    only the caller knows which.
     """
 
-    def __init__(self, kind: ErrorKind, message: str, transient: bool = False) -> None:
+    def __init__(self, kind: ErrorKind, message: str, transient: bool = False,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.message = message
         self.transient = transient
+        self.unreachable = unreachable
 
-    def __reduce__(self) -> tuple[type[MailboxError], tuple[str, str, bool]]:
+    def __reduce__(self) -> tuple[type[MailboxError], tuple[str, str, bool, bool]]:
         # Keeps the attributes when the error crosses a process boundary (RQ, multiprocessing).
-        return type(self), (self.kind, self.message, self.transient)
+        return type(self), (self.kind, self.message, self.transient, self.unreachable)
 
     def __repr__(self) -> str:
-        return f"MailboxError({self.kind!r}, {self.message!r}, transient={self.transient})"
+        return (f"MailboxError({self.kind!r}, {self.message!r}, transient={self.transient}, "
+                f"unreachable={self.unreachable})")
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@ def translate(exc: BaseException, settings: ImapSettings, stage: Stage) -> Mailb
         return MailboxError("network", message, transient=True)
     if isinstance(exc, ConnectionRefusedError):
         message = f"No se pudo conectar a {where}: el servidor rechazó la conexión."
-        return MailboxError("network", message + " Revise el servidor y el puerto.")
+        return MailboxError("network", message + " Revise el servidor y el puerto.",
+                            unreachable=True)
     if isinstance(exc, socket.gaierror):
         if exc.errno == socket.EAI_AGAIN:  # the resolver failed, not the name
             message = f"No se pudo resolver «{host}» (falla temporal de DNS)."
