@@ -32,6 +32,8 @@ def from_environment(instance_path: str, env: dict[str, str] | None = None) -> d
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url,
         "RATELIMIT_HEADERS_ENABLED": True,
+        # With Redis away, limits are kept per process in memory instead of failing logins.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Only benchmarks turn limits off (10,000 streams from one login).
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
         "ENCRYPTION_KEYS": [k.strip() for k in keys.split(",") if k.strip()]

@@ -4,52 +4,103 @@ Jobs take ids only, load what they need, and turn any failure into an explicit `
 state with a user-readable reason before re-raising. The database holds the durable
 checkpoint (last UID and counts), committed with each batch, so a job that is killed and
 run again continues where the last commit left it.
+
+The database alone decides a sync's state; Redis carries its progress to the widgets. So
+every transition is committed first and announced after, and an announcement that Redis
+cannot take is left to `reconcile`, the watchdog that worker maintenance runs: it queues
+again work that no job holds, ends sessions whose accounts are all done, and republishes
+the final state of sessions that ended while Redis was away.
 """
 
+import errno
+import functools
 import logging
+from datetime import timedelta
 
 from flask import current_app
-from rq import Callback, Retry
+from redis.exceptions import RedisError
+from rq import Callback, Retry, get_current_job
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from . import metrics
-from .engine import AccountSync, SyncFailure, account_fields, count_account, seed_progress
+from .engine import (
+    REDIS_DOWN,
+    AccountSync,
+    SyncFailure,
+    account_fields,
+    count_account,
+    seed_progress,
+)
 from .extensions import db, get_queue, get_redis
 from .models import SyncSession, SyncSessionAccount, now_utc
-from .progress import Progress, now_ms
+from .progress import TERMINAL_STATES, Progress, account_lock_key, now_ms
 
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 6 * 3600
 JOB_RETRIES = 5
+RECENTLY_ENDED = timedelta(hours=1)   # the progress keys of an ended session live this long
+START_GRACE = timedelta(seconds=30)   # a new session's first job is queued right after commit
 
 INTERNAL_ERROR = "Error interno al sincronizar esta cuenta; quedó registrado para revisión."
+DATABASE_RETRY = "Reintentando: problema con la base de datos."
+DATABASE_FAILED = ("La base de datos no respondió tras varios intentos; sincronice de nuevo "
+                   "más tarde.")
 
 
-def enqueue(func, *args) -> None:
-    """Queue a job; one whose worker or work-horse died runs again (RQ's Retry)."""
+def enqueue(func, session: SyncSession, *args) -> None:
+    """Queue a job of a session; one whose worker or work-horse died runs again (RQ's Retry).
+
+    The job knows its session's token without the database, to say why it runs again
+    when the database is what failed.
+    """
     intervals = current_app.config["JOB_RETRY_INTERVALS"]
-    get_queue().enqueue(func, *args, retry=Retry(max=JOB_RETRIES, interval=intervals),
+    get_queue().enqueue(func, session.id, *args, retry=Retry(max=JOB_RETRIES, interval=intervals),
                         job_timeout=JOB_TIMEOUT, failure_ttl=7 * 86400,
-                        on_failure=Callback(job_failed))
+                        on_failure=Callback(job_failed), meta={"token": session.token})
+
+
+def says_why_it_retries(job_function):
+    """A job the database failed runs again (RQ's Retry); meanwhile the widget says why."""
+    @functools.wraps(job_function)
+    def run(*args):
+        try:
+            return job_function(*args)
+        except Exception as exc:
+            job = get_current_job()
+            if database_trouble(exc) and job is not None and job.meta.get("token"):
+                tell_retry(job.meta["token"], DATABASE_RETRY)
+            raise
+    return run
+
+
+def database_trouble(exc: BaseException | None) -> bool:
+    """Whether retrying may fix it: the database is down, restarting, locked or full."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def job_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
     """Once RQ gives up on a job, its account (or session) fails with a clear reason."""
     if job.retries_left:
         return  # RQ runs it again
+    message = DATABASE_FAILED if database_trouble(exc_value) else INTERNAL_ERROR
     if job.func_name.endswith("sync_account"):
         row = db.session.get(SyncSessionAccount, job.args[1])
-        if row is not None and row.status not in ("completed", "failed"):
-            fail_row(row, "server", INTERNAL_ERROR)
+        if row is not None and row.status not in TERMINAL_STATES:
+            fail_row(row, "server", message)
             finalize_if_done(row.sync_session)
     elif job.func_name.endswith("start_sync"):
         session = db.session.get(SyncSession, job.args[0])
         if session is not None:
             for row in session.accounts:
-                if row.status not in ("completed", "failed"):
-                    fail_row(row, "server", INTERNAL_ERROR)
+                if row.status not in TERMINAL_STATES:
+                    fail_row(row, "server", message)
             finalize_if_done(session)
 
 
@@ -57,55 +108,86 @@ def progress() -> Progress:
     return Progress(get_redis())
 
 
+def announce(session: SyncSession, *rows: SyncSessionAccount, kind: str = "state",
+             message: str | None = None) -> None:
+    """Tell the widgets what the database now says; with Redis away, the watchdog will."""
+    try:
+        if progress().exists(session.token):
+            progress().set_status(session.token, session.status)  # read again after commit
+        else:
+            seed_progress(session)
+        for row in rows:
+            progress().update_account(session.token, row.email_account_id, **account_fields(row))
+        progress().publish(session.token, kind, force=True, message=message)
+    except RedisError as exc:
+        log.warning("sync session %s: progress not announced (%s)", session.id, exc)
+
+
+def tell_retry(token: str, message: str) -> None:
+    """Say in the widget that the job will run again, and why."""
+    try:
+        progress().publish(token, "retry", force=True, message=message)
+    except RedisError:
+        pass
+
+
+@says_why_it_retries
 def start_sync(session_id: int) -> None:
     """Count every account's new mail so the bar has a total, then queue one job per account."""
-    session = db.get_or_404(SyncSession, session_id)
-    if session.status not in ("pending", "running"):
+    session = db.session.get(SyncSession, session_id)
+    if session is None or session.status not in ("pending", "running"):
         return  # paused or over; a retry after a kill while running counts again
     session.status = "running"
     session.started_at = now_utc()
     db.session.commit()
-    seed_progress(session)
+    announce(session)
     for row in session.accounts:
         try:
             row.total_emails = count_account(row.email_account)
         except SyncFailure as failure:
             fail_row(row, failure.kind, failure.message)
-        except Exception:
-            log.exception("counting account %s failed", row.email_account_id)
+        except Exception as exc:
             db.session.rollback()
+            if database_trouble(exc):
+                raise  # RQ counts again
+            log.exception("counting account %s failed", row.email_account_id)
             fail_row(row, "server", INTERNAL_ERROR)
         db.session.commit()
-        progress().update_account(session.token, row.email_account_id, **account_fields(row))
-    progress().publish(session.token, "state", force=True)
+        announce(session, row)
     pending = [row for row in session.accounts if row.status == "pending"]
     for row in pending:
-        enqueue(sync_account, session.id, row.id)
+        enqueue(sync_account, session, row.id)
     if not pending:
         finalize(session)
 
 
+@says_why_it_retries
 def sync_account(session_id: int, row_id: int) -> None:
     """Sync one account of a session: scan, fetch in batches, parse, store, report."""
-    row = db.get_or_404(SyncSessionAccount, row_id)
+    row = db.session.get(SyncSessionAccount, row_id)
+    if row is None or row.sync_session_id != session_id or row.status in TERMINAL_STATES:
+        return
     session = row.sync_session
-    if row.sync_session_id != session_id or row.status in ("completed", "failed"):
+    if session.status != "running":
         return
-    if session.status not in ("running",):
-        return
-    if not progress().exists(session.token):
-        seed_progress(session)
     try:
         outcome = AccountSync(row, progress()).run()
     except SyncFailure as failure:
         fail_row(row, failure.kind, failure.message)
         outcome = "failed"
-    except Exception:
+    except REDIS_DOWN:
+        # Redis stayed away longer than the job waits: the account stays "processing" and
+        # the watchdog queues it again once Redis is back. Nothing is lost or failed.
         db.session.rollback()
+        raise
+    except Exception as exc:
+        db.session.rollback()
+        if database_trouble(exc):
+            raise  # RQ runs the job again from the last committed batch
         fail_row(row, "server", INTERNAL_ERROR)
         finalize_if_done(session)
         raise
-    if outcome in ("completed", "failed"):
+    if outcome in TERMINAL_STATES:
         finalize_if_done(session)
 
 
@@ -117,9 +199,7 @@ def fail_row(row: SyncSessionAccount, kind: str, message: str) -> None:
     row.finished_at = now_utc()
     db.session.commit()
     metrics.record_account_failure(kind)
-    token = row.sync_session.token
-    progress().update_account(token, row.email_account_id, **account_fields(row))
-    progress().publish(token, "state", force=True)
+    announce(row.sync_session, row)
 
 
 def finalize_if_done(session: SyncSession) -> None:
@@ -128,7 +208,7 @@ def finalize_if_done(session: SyncSession) -> None:
     open_rows = db.session.scalar(
         db.select(db.func.count()).select_from(SyncSessionAccount).where(
             SyncSessionAccount.sync_session_id == session.id,
-            SyncSessionAccount.status.not_in(("completed", "failed")),
+            SyncSessionAccount.status.not_in(TERMINAL_STATES),
         ))
     if open_rows == 0:
         finalize(session)
@@ -158,49 +238,106 @@ def finalize(session: SyncSession) -> None:
             row.email_account.last_synced_at = finished
     db.session.commit()
     if won:
-        progress().set_status(session.token, status, finished_at=now_ms())
-        progress().publish(session.token, "state", force=True)
         metrics.record_sync(status)
-        metrics.record_eta_accuracy(status, progress().halfway_estimate(session.token))
-        progress().finish(session.token)
         log.info("sync session %s %s", session.id, status)
+        try:
+            metrics.record_eta_accuracy(status, progress().halfway_estimate(session.token))
+        except RedisError:
+            pass  # the estimate lived in Redis; the sync's outcome does not depend on it
+        publish_end(session)
+
+
+def publish_end(session: SyncSession) -> bool:
+    """Give the progress keys the ended session's final state; False if Redis is away."""
+    db.session.refresh(session)
+    try:
+        if not progress().exists(session.token):
+            seed_progress(session)
+        for row in session.accounts:
+            progress().update_account(session.token, row.email_account_id, **account_fields(row))
+        progress().set_status(session.token, session.status, finished_at=now_ms())
+        progress().publish(session.token, "state", force=True)
+        progress().finish(session.token)
+        return True
+    except RedisError as exc:
+        log.warning("sync session %s: final state not announced (%s)", session.id, exc)
+        return False
 
 
 def resume_rows(session: SyncSession) -> None:
     """Queue again every account that a pause stopped or that never started."""
     for row in session.accounts:
         if row.status in ("pending", "paused"):
-            enqueue(sync_account, session.id, row.id)
+            enqueue(sync_account, session, row.id)
 
+
+def held_work() -> set[tuple]:
+    """The arguments of every job queued, scheduled or running."""
+    queue = get_queue()
+    alive = set(queue.get_job_ids())
+    alive.update(queue.intermediate_queue.get_job_ids())
+    for registry in (StartedJobRegistry(queue=queue), ScheduledJobRegistry(queue=queue)):
+        alive.update(registry.get_job_ids(cleanup=False))
+    held = {tuple(job.args) for job in Job.fetch_many(list(alive), connection=queue.connection)
+            if job is not None}
+    return held
+
+
+def serve(session: SyncSession, held: set[tuple]) -> int:
+    """Make sure a session is on its way: queue what no job holds, end it if nothing is left.
+
+    Returns the jobs queued. A session is never left waiting for a job that does not exist,
+    so it can never block its user's next sync.
+    """
+    redis = get_redis()
+    if session.status == "pending":
+        if (session.id,) in held or now_utc() - session.created_at < START_GRACE:
+            return 0
+        enqueue(start_sync, session)
+        return 1
+    if all(row.status in TERMINAL_STATES for row in session.accounts):
+        finalize(session)
+        return 0
+    if session.status != "running" or (session.id,) in held:
+        return 0  # paused (the user resumes it), or still counting: its jobs come next
+    queued = 0
+    for row in session.accounts:
+        if row.status in TERMINAL_STATES or (session.id, row.id) in held:
+            continue
+        if redis.exists(account_lock_key(row.id)):
+            # A live job Redis forgot (restarted without persistence) still refreshes its
+            # lock; a dead one's lock expires within 30 s and the next pass queues the row.
+            continue
+        enqueue(sync_account, session, row.id)
+        queued += 1
+    return queued
 
 
 def reconcile() -> int:
-    """Queue again the work of running sessions that no queued or running job holds.
+    """The watchdog: every active session is served, every ended one shows its end.
 
-    Jobs vanish when Redis restarts without persistence, and a resume can race with a job
-    that is just stopping; the database says what is still owed. Returns jobs queued.
+    Jobs vanish when Redis restarts without persistence, a worker can die between two
+    commits, and a resume can race with a job that is just stopping; the database says
+    what is still owed. Returns jobs queued.
     """
-    queue = get_queue()
-    alive = set()
-    for registry in (StartedJobRegistry(queue=queue), ScheduledJobRegistry(queue=queue)):
-        alive.update(registry.get_job_ids())
-    alive.update(queue.get_job_ids())
-    held = {tuple(job.args) for job in Job.fetch_many(list(alive), connection=queue.connection)
-            if job is not None}
+    held = held_work()
     queued = 0
-    sessions = db.session.scalars(
-        db.select(SyncSession).where(SyncSession.status.in_(("pending", "running")))).all()
-    for session in sessions:
-        if session.status == "pending":
-            if (session.id,) not in held:
-                enqueue(start_sync, session.id)
-                queued += 1
-            continue
-        for row in session.accounts:
-            if row.status in ("pending", "processing", "paused") and (
-                    (session.id, row.id) not in held):
-                enqueue(sync_account, session.id, row.id)
-                queued += 1
+    active = db.session.scalars(db.select(SyncSession).where(
+        SyncSession.status.in_(("pending", "running", "paused")))).all()
+    for session in active:
+        queued += serve(session, held)
     if queued:
         log.warning("re-queued %d lost sync jobs", queued)
+    republish_ended()
     return queued
+
+
+def republish_ended() -> None:
+    """Sessions that ended while Redis was away (or restarted): their end was never told."""
+    ended = db.session.scalars(db.select(SyncSession).where(
+        SyncSession.status.in_(TERMINAL_STATES),
+        SyncSession.finished_at >= now_utc() - RECENTLY_ENDED)).all()
+    told = progress().statuses([session.token for session in ended])
+    for session, status in zip(ended, told, strict=True):
+        if status != session.status:
+            publish_end(session)

@@ -1,8 +1,13 @@
 """Request-wide behaviour: security headers, error pages, template helpers."""
 
-from flask import Flask, redirect, render_template, request, url_for
+import logging
+
+from flask import Flask, redirect, render_template, render_template_string, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
 
 from . import formatting
 
@@ -19,6 +24,8 @@ def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     for code in (404, 429, 500):
         app.register_error_handler(code, _error_page)
+    for error in (RedisConnectionError, RedisTimeoutError, OperationalError):
+        app.register_error_handler(error, _unavailable)
     app.add_url_rule("/", "home", _home)
     app.context_processor(lambda: {"nav_links": lambda: _nav_links(app)})
     formatting.register(app)
@@ -67,6 +74,31 @@ MESSAGES = {
     429: "Demasiados intentos. Espere un momento e intente de nuevo.",
     500: "Ocurrió un error inesperado. Ya quedó registrado; intente de nuevo.",
 }
+
+
+UNAVAILABLE = {
+    OperationalError: "La base de datos no responde en este momento. Sus datos están a salvo; "
+                      "intente de nuevo en unos minutos.",
+}
+UNAVAILABLE_DEFAULT = ("El servicio de sincronización no responde en este momento. Sus datos "
+                       "están a salvo; intente de nuevo en unos minutos.")
+
+
+def _unavailable(error):
+    """A backing service is down: say so in Spanish, with a 503 that invites a retry."""
+    logging.getLogger(__name__).warning("service unavailable: %s", error)
+    message = next((text for kind, text in UNAVAILABLE.items() if isinstance(error, kind)),
+                   UNAVAILABLE_DEFAULT)
+    try:
+        response = render_template("error.html", code=503, message=message)
+    except (RedisConnectionError, RedisTimeoutError, OperationalError):
+        # The page itself needs the service (the signed-in user lives in the database).
+        response = render_template_string(PLAIN_PAGE, message=message)
+    return response, 503, {"Retry-After": "30"}
+
+
+PLAIN_PAGE = """<!doctype html><html lang="es"><meta charset="utf-8">
+<title>Servicio no disponible</title><p>{{ message }}</p></html>"""
 
 
 def _error_page(error):

@@ -1,10 +1,11 @@
 """Starting, pausing and resuming syncs, and reading a session's current state."""
 
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from ..engine import account_fields
 from ..extensions import db, get_redis
-from ..jobs import enqueue, resume_rows, seed_progress, start_sync
+from ..jobs import announce, enqueue, held_work, resume_rows, serve, start_sync
 from ..models import ACTIVE_SYNC_STATES, SyncSession, SyncSessionAccount, User
 from ..progress import TERMINAL_STATES, Progress, account_state, build_state
 
@@ -40,10 +41,20 @@ def last_completed(user_id: int) -> SyncSession | None:
 
 
 def start(user: User) -> SyncSession:
-    """Start a sync of all the user's accounts, or return the one already running."""
+    """Start a sync of all the user's accounts, or return the one already running.
+
+    The running one is served first: a session whose jobs were lost gets them again, and
+    one with nothing left to do ends, so a stuck session never stands in the way.
+    """
     existing = active_session(user.id)
     if existing:
-        return existing
+        try:
+            serve(existing, held_work())
+        except RedisError as exc:
+            raise QueueUnavailable() from exc
+        db.session.refresh(existing)
+        if existing.status in ACTIVE_SYNC_STATES:
+            return existing
     if not user.accounts:
         raise NoAccounts()
     session = SyncSession(user_id=user.id, status="pending")
@@ -55,9 +66,8 @@ def start(user: User) -> SyncSession:
         db.session.rollback()
         return active_session(user.id)
     try:
-        seed_progress(session)
-        Progress(get_redis()).publish(session.token, "state", force=True)
-        enqueue(start_sync, session.id)
+        announce(session)
+        enqueue(start_sync, session)
     except Exception as exc:
         session.status = "failed"
         session.error_message = "No se pudo iniciar: el servicio de tareas no responde."
@@ -86,17 +96,20 @@ def resume(session: SyncSession) -> None:
 
 
 def _announce(session: SyncSession) -> None:
-    progress = Progress(get_redis())
-    if not progress.exists(session.token):
-        seed_progress(session)
-    progress.set_status(session.token, session.status)
-    progress.publish(session.token, "state", force=True)
+    try:
+        Progress(get_redis()).set_status(session.token, session.status)
+    except RedisError:
+        pass  # announce() below says so; the jobs read the status from the database
+    announce(session)
 
 
 def state(session: SyncSession) -> dict:
     """The session's state as status.json gives it: Redis while it runs, else the database."""
     if session.status not in TERMINAL_STATES:
-        snapshot = Progress(get_redis()).snapshot(session.token)
+        try:
+            snapshot = Progress(get_redis()).snapshot(session.token)
+        except RedisError:
+            snapshot = None  # Redis is away: the last committed batch is the truth
         if snapshot is not None:
             return snapshot
     return database_state(session)
