@@ -244,3 +244,125 @@ def test_pause_then_resume_continues_from_checkpoint(app, user, tmp_path):
                     (e["bank"], e["kind"], e["amount"], e["currency"], e["occurred_at"])
                     for e in (g.expected for g in generated) if e["status"] == "transaction"}
         assert len(stored_transactions(user)) == len(expected)
+
+
+def stuck_session(user_id, account_status: str) -> str:
+    """A session left `running` by hand, as a lost job or a crash between commits leaves it."""
+    from expense_sync.models import SyncSessionAccount, now_utc
+
+    session = SyncSession(user_id=user_id, status="running", started_at=now_utc())
+    session.accounts = [SyncSessionAccount(email_account=account, status=account_status)
+                        for account in _user(user_id).accounts]
+    db.session.add(session)
+    db.session.commit()
+    return session.token
+
+
+def test_a_stuck_session_with_mail_owed_is_served_by_the_next_sync(app, dovecot, user):
+    mailbox = new_imap_user(dovecot, sample_messages())
+    with app.app_context():
+        imap_account(user, dovecot, mailbox)
+        db.session.commit()
+        stuck = stuck_session(user, "processing")
+        assert control.start(_user(user)).token == stuck  # the same sync, now with its job
+    run_worker(app)
+    with app.app_context():
+        session = load(stuck)
+        assert session.status == "completed", session.error_message
+        assert sorted(stored_transactions(user)) == sorted(expected_transactions())
+
+
+def test_a_stuck_session_with_nothing_left_ends_and_the_next_sync_starts(app, dovecot, user):
+    mailbox = new_imap_user(dovecot, sample_messages()[:10])
+    with app.app_context():
+        imap_account(user, dovecot, mailbox)
+        db.session.commit()
+        stuck = stuck_session(user, "completed")
+        fresh = control.start(_user(user)).token
+        assert fresh != stuck
+        assert load(stuck).status == "completed"
+    run_worker(app)
+    with app.app_context():
+        assert load(fresh).status == "completed"
+        assert len(stored_transactions(user)) > 0
+
+
+def test_the_watchdog_ends_finished_sessions_and_tells_redis_of_an_unseen_end(
+        app, dovecot, user, redis_client):
+    from expense_sync.jobs import reconcile
+    from expense_sync.progress import Progress
+
+    with app.app_context():
+        imap_account(user, dovecot, new_imap_user(dovecot))
+        db.session.commit()
+        done = stuck_session(user, "failed")
+        progress = Progress(redis_client)
+        progress.start_session(done, status="running", started_at_ms=0,
+                               accounts=[{"id": 1, "status": "processing"}])
+        reconcile()
+        assert load(done).status == "failed"
+        assert progress.snapshot(done)["status"] == "failed"
+        # Ended while Redis was away: the keys still say "running" until the watchdog passes.
+        progress.set_status(done, "running")
+        reconcile()
+        assert progress.snapshot(done)["status"] == "failed"
+        newest = redis_client.xrevrange(f"es:sync:{done}:events", count=1)
+        assert json.loads(newest[0][1][b"data"])["state"]["status"] == "failed"
+
+
+def test_a_locked_database_is_retried_and_announced_not_failed(app, dovecot, user, redis_client):
+    """SQLite answers "database is locked" while another process holds its write lock."""
+    import sqlite3
+    import threading
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the write lock held from outside is SQLite's")
+    app.config["JOB_RETRY_INTERVALS"] = [0]
+    mailbox = new_imap_user(dovecot, sample_messages())
+    with app.app_context():
+        imap_account(user, dovecot, mailbox)
+        db.session.commit()
+        token = control.start(_user(user)).token
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    threading.Timer(7, holder.execute, ["ROLLBACK"]).start()
+    run_worker(app)
+    holder.close()
+    with app.app_context():
+        session = load(token)
+        assert session.status == "completed", session.error_message
+        assert sorted(stored_transactions(user)) == sorted(expected_transactions())
+    told = [json.loads(fields[b"data"]) for _, fields in
+            redis_client.xrange(f"es:sync:{token}:events")]
+    assert any(event["message"] == "Reintentando: problema con la base de datos."
+               for event in told), [event["message"] for event in told]
+
+
+def test_copies_of_an_unreadable_email_count_once(app, dovecot, user):
+    """The error counter counts what is stored for the user to review, not every copy seen."""
+    broken = (SHARED_SAMPLES / "emails" / "00001.eml").read_bytes()
+    broken = broken.split(b"\n\n", 1)[0] + b"\n\nNotificacion de transaccion sin datos\n"
+    mutated = broken.replace(b"sin datos", b"sin datos legibles")  # same Message-ID
+    mailbox = new_imap_user(dovecot, [broken, broken, mutated, broken])
+    with app.app_context():
+        imap_account(user, dovecot, mailbox)
+        db.session.commit()
+    first = sync(app, user)
+    with app.app_context():
+        stored = db.session.scalar(db.select(db.func.count()).select_from(UnreadableEmail))
+        assert (load(first).error_count, stored) == (1, 1)
+        assert control.state(load(first))["error_count"] == 1
+
+
+def test_a_refusal_on_first_contact_is_a_wrong_server_or_port_not_retried(app, dovecot, user):
+    from servers import free_port
+
+    with app.app_context():
+        imap_account(user, dovecot, new_imap_user(dovecot), port=free_port())
+        db.session.commit()
+    session = sync(app, user)
+    with app.app_context():
+        row = load(session).accounts[0]
+        assert (row.status, row.error_kind) == ("failed", "network")
+        assert row.error_message.endswith("rechazó la conexión. Revise el servidor y el puerto.")

@@ -96,3 +96,35 @@ def test_start_twice_gives_the_same_running_sync(app, auth, client, tmp_path):
         assert 'data-status="pending"' in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.query(SyncSession).count() == 1
+
+
+def test_with_redis_down_pages_answer_in_spanish_and_nobody_is_locked_out(app):
+    """Login (limits kept in memory meanwhile), the pages from the database, 503 elsewhere."""
+    from helpers import AuthActions
+    from servers import RedisServer
+
+    from expense_sync import create_app
+
+    with RedisServer() as server:
+        down = create_app({**app.config, "REDIS_URL": server.url,
+                           "RATELIMIT_STORAGE_URI": server.url})
+        client = down.test_client()
+        auth = AuthActions(down, client)
+        auth.create()
+        finished_session(down, status="running")  # a sync whose progress lives in Redis
+        server.stop()
+        assert auth.login().status_code == 302
+        page = client.get("/sync")
+        assert page.status_code == 200
+        assert "12" in page.get_data(as_text=True)  # the committed figures
+        token = db_token(down)
+        assert "12" in client.get(f"/sync_sessions/{token}/status").get_data(as_text=True)
+        start = client.post("/sync_sessions", data={"csrf_token": csrf_token(client, "/sync")},
+                            follow_redirects=True)
+        assert start.status_code == 200
+        assert "el servicio de tareas no responde" in start.get_data(as_text=True)
+
+
+def db_token(app) -> str:
+    with app.app_context():
+        return db.session.execute(db.select(SyncSession.token)).scalar_one()
