@@ -1,6 +1,7 @@
 """Shared fixtures: real Redis, real Dovecot, the app on SQLite and PostgreSQL, a client."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -59,6 +60,17 @@ def postgres_url():
     return _driver_url(url)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A migrated, empty SQLite file; each test copies it (migrating took ~40 ms a test)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    with app.app_context():
+        _upgrade()
+        db.engine.dispose()
+    return path
+
+
 def _driver_url(url: str) -> str:
     from expense_sync.config import database_url
 
@@ -73,10 +85,11 @@ def _upgrade():
 
 @pytest.fixture(params=BACKENDS)
 def app(request, redis_url, redis_client, tmp_path):
-    """The app with a fresh database (migrated SQLite file, or truncated PostgreSQL)."""
+    """The app with a fresh database (a migrated SQLite file's copy, or truncated PostgreSQL)."""
     if request.param == "postgresql":
         uri = request.getfixturevalue("postgres_url")
     else:
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "test.sqlite3")
         uri = f"sqlite:///{tmp_path / 'test.sqlite3'}"
     app = create_app(
         {
@@ -93,8 +106,6 @@ def app(request, redis_url, redis_client, tmp_path):
             tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
             db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             db.session.commit()
-        else:
-            _upgrade()
     yield app
     if "event_hub" in app.extensions:
         app.extensions["event_hub"].close()

@@ -8,6 +8,7 @@ from stack import CHROMIUM_ARGS, LiveStack
 
 @pytest.fixture(scope="session")
 def browser():
+    """One Chromium for the session; each test opens its own context (cookies, storage)."""
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("Debian's chromium is not installed (make test installs it)")
@@ -17,8 +18,12 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live(tmp_path_factory):
+    """One stack for the session: every test makes its own user, so none sees another's data.
+
+    All the tests log in from 127.0.0.1, which the app lets log in 10 times a minute.
+    """
     stack = LiveStack(tmp_path_factory.mktemp("live"))
     yield stack
     stack.close()

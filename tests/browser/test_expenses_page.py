@@ -7,15 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from expense_sync.extensions import db
 from expense_sync.models import EmailAccount, Expense
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 EMAIL, PASSWORD = "ana@example.cr", "contraseña-segura"
 MERCHANTS = ["Automercado Escazú", "Walmart Curridabat", "Uber Trip", "Farmacia Fischel",
              "Gasolinera Delta", "Más x Menos", "Netflix.com", "Soda La Tica", "Spoon",
@@ -66,13 +64,10 @@ def live_server(app):
 
 
 @pytest.fixture
-def browser_page():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="es-CR")
-        yield page
-        browser.close()
+def browser_page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="es-CR")
+    yield context.new_page()
+    context.close()
 
 
 # The browser needs one real server; SQLite is enough for it.
