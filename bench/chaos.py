@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
-from servers import DovecotServer, RedisServer, children  # noqa: E402
+from helpers import identity  # noqa: E402
+from servers import DovecotServer, RedisServer, kill_tree  # noqa: E402
 
 from expense_sync import create_app  # noqa: E402
 from expense_sync.extensions import db  # noqa: E402
@@ -106,27 +106,6 @@ class Stack:
         self.kill_workers()
         self.imap.close()
         self.redis.close()
-
-
-def kill_tree(pid: int) -> None:
-    pids = [pid]
-    for parent in pids:
-        pids.extend(children(parent))
-    for target in pids:
-        try:
-            os.kill(target, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for target in pids:
-        try:
-            os.waitpid(target, 0)
-        except ChildProcessError:
-            pass
-
-
-def identity(bank, kind, amount, currency, reference, occurred_at) -> tuple:
-    when = str(occurred_at) if reference else str(occurred_at)[:16]
-    return tuple(str(value) for value in (bank, kind, amount, currency, reference, when))
 
 
 def new_user_with_mailbox(stack: Stack, messages: int, seed: int) -> tuple[int, set]:

@@ -112,15 +112,20 @@ def announce(session: SyncSession, *rows: SyncSessionAccount, kind: str = "state
              message: str | None = None) -> None:
     """Tell the widgets what the database now says; with Redis away, the watchdog will."""
     try:
-        if progress().exists(session.token):
-            progress().set_status(session.token, session.status)  # read again after commit
-        else:
-            seed_progress(session)
-        for row in rows:
-            progress().update_account(session.token, row.email_account_id, **account_fields(row))
-        progress().publish(session.token, kind, force=True, message=message)
+        _tell(session, rows, kind, message)
     except RedisError as exc:
         log.warning("sync session %s: progress not announced (%s)", session.id, exc)
+
+
+def _tell(session: SyncSession, rows, kind: str, message: str | None, **status_fields) -> None:
+    """Write the session's status (read again after its commit) and rows, then publish."""
+    progress = Progress(get_redis())
+    if not progress.exists(session.token):
+        seed_progress(session)
+    progress.set_status(session.token, session.status, **status_fields)
+    for row in rows:
+        progress.update_account(session.token, row.email_account_id, **account_fields(row))
+    progress.publish(session.token, kind, force=True, message=message)
 
 
 def tell_retry(token: str, message: str) -> None:
@@ -251,12 +256,7 @@ def publish_end(session: SyncSession) -> bool:
     """Give the progress keys the ended session's final state; False if Redis is away."""
     db.session.refresh(session)
     try:
-        if not progress().exists(session.token):
-            seed_progress(session)
-        for row in session.accounts:
-            progress().update_account(session.token, row.email_account_id, **account_fields(row))
-        progress().set_status(session.token, session.status, finished_at=now_ms())
-        progress().publish(session.token, "state", force=True)
+        _tell(session, session.accounts, "state", None, finished_at=now_ms())
         progress().finish(session.token)
         return True
     except RedisError as exc:
@@ -278,9 +278,8 @@ def held_work() -> set[tuple]:
     alive.update(queue.intermediate_queue.get_job_ids())
     for registry in (StartedJobRegistry(queue=queue), ScheduledJobRegistry(queue=queue)):
         alive.update(registry.get_job_ids(cleanup=False))
-    held = {tuple(job.args) for job in Job.fetch_many(list(alive), connection=queue.connection)
+    return {tuple(job.args) for job in Job.fetch_many(list(alive), connection=queue.connection)
             if job is not None}
-    return held
 
 
 def serve(session: SyncSession, held: set[tuple]) -> int:

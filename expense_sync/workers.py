@@ -10,7 +10,6 @@ job held, so the sync goes on within ~15 s. Workers on other hosts are left to R
 
 import logging
 import socket
-import time
 
 from flask import Flask
 from redis import Redis
@@ -68,7 +67,8 @@ def release_account_lock(connection: Redis, job) -> None:
 
 
 def abandon_dead_executions(queue: Queue) -> int:
-    """Hand the jobs of workers that died on this host back to RQ's retry; returns how many."""
+    """Hand the jobs of dead workers back to RQ's retry: on this host as soon as their
+    process is gone, on other hosts when their heartbeat expires. Returns this host's."""
     registry = StartedJobRegistry(queue=queue)
     connection = queue.connection
     dead = []
@@ -81,15 +81,16 @@ def abandon_dead_executions(queue: Queue) -> int:
                                     connection=connection)
         if worker is None or process_gone(worker.hostname, worker.pid):
             dead.append(execution)
-    if not dead:
-        return 0
-    # An execution whose expiry is past is what RQ's cleanup treats as abandoned: it runs the
-    # failure callback and the job's Retry, exactly as after the heartbeat runs out.
-    connection.zadd(registry.key, {execution.composite_key: 1 for execution in dead}, xx=True)
-    registry.cleanup(timestamp=time.time() - 3600)
+    if dead:
+        # An execution whose expiry is past is what RQ's cleanup treats as abandoned: it runs
+        # the failure callback and the job's Retry, exactly as after the heartbeat runs out.
+        connection.zadd(registry.key, {execution.composite_key: 1 for execution in dead},
+                        xx=True)
+    registry.cleanup()  # with them, other hosts' jobs whose heartbeat expired
     for execution in dead:
         release_account_lock(connection, queue.fetch_job(execution.job_id))
-    log.warning("handed %d jobs of dead workers back to RQ", len(dead))
+    if dead:
+        log.warning("handed %d jobs of dead workers back to RQ", len(dead))
     return len(dead)
 
 
@@ -116,7 +117,6 @@ class AppWorker(Worker):
             try:
                 for queue in self.queues:
                     abandon_dead_executions(queue)
-                    StartedJobRegistry(queue=queue).cleanup()  # other hosts: RQ's expiry
                     if free_dead_scheduler_lock(queue) and self.scheduler:
                         self.scheduler.acquire_locks(auto_start=True)
                 super().run_maintenance_tasks()

@@ -36,3 +36,13 @@ class AuthActions:
     def logout(self):
         token = csrf_token(self._client, "/accounts")
         return self._client.post("/logout", data={"csrf_token": token})
+
+
+def identity(bank, kind, amount, currency, reference, occurred_at) -> tuple:
+    """What makes a transaction itself: two withdrawals of the same amount differ in time.
+
+    Without a reference the time counts to the minute, as the app's transaction key: a
+    forward of a notice dated by its Date header shows that date to the minute only.
+    """
+    when = str(occurred_at) if reference else str(occurred_at)[:16]
+    return tuple(str(field) for field in (bank, kind, amount, currency, reference, when))

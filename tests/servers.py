@@ -345,6 +345,23 @@ def children(parent: int) -> Iterator[int]:
             yield int(entry.name)
 
 
+def kill_tree(pid: int) -> None:
+    """SIGKILL a worker and everything it forked (its work-horse has its own group)."""
+    pids = [pid]
+    for parent in pids:
+        pids.extend(children(parent))
+    for target in pids:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for target in pids:
+        try:
+            os.waitpid(target, 0)
+        except ChildProcessError:
+            pass
+
+
 def _batches(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     batch: list[bytes] = []
     for item in items:

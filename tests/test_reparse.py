@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import test_resilience
 from flask_migrate import downgrade, upgrade
-from test_resilience import kill_tree, wait_for_end, wait_for_progress
+from servers import kill_tree
+from test_resilience import wait_for_end, wait_for_progress
 from test_sync import imap_account, load, new_imap_user, run_worker
 
 from expense_sync import engine

@@ -3,7 +3,6 @@
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
-from servers import DovecotServer, RedisServer, children
+from helpers import identity
+from servers import DovecotServer, RedisServer, kill_tree
 from test_sync import imap_account, load, new_imap_user
 
 from expense_sync import create_app
@@ -59,23 +59,6 @@ def stack(app, own_redis):
         kill_tree(process.pid)
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL a worker and everything it forked (its work-horse has its own group)."""
-    pids = [pid]
-    for parent in pids:
-        pids.extend(children(parent))
-    for target in pids:
-        try:
-            os.kill(target, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for target in pids:
-        try:
-            os.waitpid(target, 0)
-        except ChildProcessError:
-            pass
-
-
 def mailbox_with_notifications(dovecot, seed: int):
     mailbox = new_imap_user(dovecot)
     # The account's address (see imap_account): forwards the owner made must count.
@@ -86,16 +69,6 @@ def mailbox_with_notifications(dovecot, seed: int):
                          e["occurred_at"])
                 for e in (g.expected for g in generated) if e["status"] == "transaction"}
     return mailbox, expected
-
-
-def identity(bank, kind, amount, currency, reference, occurred_at) -> tuple:
-    """What makes a transaction itself: two withdrawals of the same amount differ in time.
-
-    Without a reference the time counts to the minute, as the app's transaction key: a
-    forward of a notice dated by its Date header shows that date to the minute only.
-    """
-    when = str(occurred_at) if reference else str(occurred_at)[:16]
-    return tuple(str(field) for field in (bank, kind, amount, currency, reference, when))
 
 
 def stored(user_id: int) -> list[tuple]:

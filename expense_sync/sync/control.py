@@ -82,7 +82,7 @@ def pause(session: SyncSession) -> None:
         return
     session.status = "paused"
     db.session.commit()
-    _announce(session)
+    announce(session)
 
 
 def resume(session: SyncSession) -> None:
@@ -91,16 +91,8 @@ def resume(session: SyncSession) -> None:
         return
     session.status = "running"
     db.session.commit()
-    _announce(session)
-    resume_rows(session)
-
-
-def _announce(session: SyncSession) -> None:
-    try:
-        Progress(get_redis()).set_status(session.token, session.status)
-    except RedisError:
-        pass  # announce() below says so; the jobs read the status from the database
     announce(session)
+    resume_rows(session)
 
 
 def state(session: SyncSession) -> dict:
