@@ -249,7 +249,7 @@ def export_expenses_command(user_email: str, fmt: str) -> None:
 
     user = _user_or_exit(user_email)
     expenses = db.session.scalars(
-        db.select(Expense).where(Expense.user_id == user.id)
+        db.select(Expense).where(Expense.user_id == user.id, Expense.deleted_at.is_(None))
         .order_by(Expense.occurred_at, Expense.id)
         .execution_options(yield_per=1000))
     chunks = csv_chunks(expenses) if fmt == "csv" else json_lines(expenses)

@@ -1,34 +1,67 @@
-"""Exporting expenses as CSV (spreadsheet-safe) or JSON lines."""
+"""Exporting expenses: CSV (spreadsheet-safe), Excel (.xlsx) or JSON lines.
+
+CSV and Excel speak to people: Spanish labels, dates in Costa Rica time. JSON lines speak
+to programs: codes as stored. All three carry the user's corrections and say which
+values were corrected, keeping what the mail said.
+"""
 
 import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from zoneinfo import ZoneInfo
 
-from .models import Expense
+from openpyxl import Workbook
 
-TIMEZONE = ZoneInfo("America/Costa_Rica")
+from .formatting import TIMEZONE, kind_label
+from .models import ORIGINS, Expense
+
 COLUMNS = ["fecha", "banco", "cuenta", "tipo", "direccion", "monto", "moneda", "comercio",
-           "tarjeta", "autorizacion", "referencia"]
+           "categoria", "nota", "tarjeta", "autorizacion", "referencia", "origen", "corregido",
+           "comercio_original"]
+HEADINGS = {"fecha": "Fecha", "banco": "Banco o medio de pago", "cuenta": "Cuenta de correo",
+            "tipo": "Tipo", "direccion": "Dirección", "monto": "Monto", "moneda": "Moneda",
+            "comercio": "Comercio o detalle", "categoria": "Categoría", "nota": "Nota",
+            "tarjeta": "Tarjeta", "autorizacion": "Autorización", "referencia": "Referencia",
+            "origen": "Origen", "corregido": "Corregido", "comercio_original":
+            "Comercio según el correo"}
+DIRECTION_LABELS = {"out": "Salida", "in": "Entrada"}
+CORRECTED_LABELS = {"merchant": "comercio"}
 # A cell starting with one of these runs as a formula in Excel, LibreOffice and Sheets.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def expense_record(expense: Expense) -> dict:
-    """One expense as plain values (amount as an exact decimal string)."""
+    """One expense as stored, for programs (amount as an exact decimal string)."""
+    original = expense.original_values or {}
     return {
         "fecha": expense.occurred_at.astimezone(TIMEZONE).isoformat(),
         "banco": expense.bank,
-        "cuenta": expense.email_account.address,
+        "cuenta": expense.email_account.address if expense.email_account else "",
         "tipo": expense.kind,
         "direccion": expense.direction,
         "monto": f"{expense.amount:.2f}",
         "moneda": expense.currency,
         "comercio": expense.merchant or "",
+        "categoria": expense.category or "",
+        "nota": expense.note or "",
         "tarjeta": expense.card_last4 or "",
         "autorizacion": expense.authorization or "",
         "referencia": expense.reference or "",
+        "origen": expense.origin,
+        "corregido": sorted(original),
+        "comercio_original": original.get("merchant") or "",
+    }
+
+
+def labelled_record(expense: Expense) -> dict:
+    """One expense as a person reads it: the codes turned into their Spanish names."""
+    record = expense_record(expense)
+    return record | {
+        "banco": expense.bank_name, "tipo": kind_label(expense.kind),
+        "direccion": DIRECTION_LABELS.get(expense.direction, expense.direction),
+        "origen": ORIGINS.get(expense.origin, expense.origin),
+        "corregido": ", ".join(CORRECTED_LABELS.get(name, name)
+                               for name in record["corregido"]),
     }
 
 
@@ -44,7 +77,7 @@ def csv_chunks(expenses: Iterable[Expense]) -> Iterator[str]:
     buffer.write("\ufeff")
     writer.writerow(COLUMNS)
     for expense in expenses:
-        record = expense_record(expense)
+        record = labelled_record(expense)
         writer.writerow([record[c] if c == "monto" else spreadsheet_safe(record[c])
                          for c in COLUMNS])
         if buffer.tell() > 64 * 1024:
@@ -52,6 +85,27 @@ def csv_chunks(expenses: Iterable[Expense]) -> Iterator[str]:
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def xlsx_bytes(expenses: Iterable[Expense]) -> bytes:
+    """An Excel workbook: real numbers and dates, so any locale's Excel opens it right.
+
+    Cells are typed values, never formulas: openpyxl writes a string starting with "="
+    as a formula, so text cells are neutralised like the CSV's.
+    """
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Gastos")
+    sheet.append([HEADINGS[c] for c in COLUMNS])
+    for expense in expenses:
+        record = labelled_record(expense)
+        row = [spreadsheet_safe(str(record[c])) or None for c in COLUMNS]
+        row[COLUMNS.index("fecha")] = expense.occurred_at.astimezone(TIMEZONE).replace(
+            tzinfo=None)
+        row[COLUMNS.index("monto")] = expense.amount
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 def json_lines(expenses: Iterable[Expense]) -> Iterator[str]:

@@ -23,6 +23,11 @@ def money(amount: Decimal, currency: str) -> str:
     return f"{sign}{SYMBOLS.get(currency, currency + ' ')}{number}"
 
 
+def number(value: int | None) -> str:
+    """Format a count with es-CR digit grouping, e.g. "12 059"."""
+    return format_decimal(value or 0, locale=LOCALE)
+
+
 def local_datetime(value: datetime | None, fmt: str = "d MMM y, HH:mm") -> str:
     """Format a timezone-aware datetime in Costa Rica time."""
     if value is None:
@@ -69,13 +74,41 @@ REASONS = {
     "date_unreadable": "Falta la fecha o no se puede leer",
     "unreadable_message": "El mensaje no se pudo decodificar",
     "parser_error": "Error interno al leer el correo",
+    # Why the rules ignored a bank's mail (shown in the review queue's "ignored" list).
+    "not_from_bank": "No viene de un banco",
+    "untrusted_forward": "Reenviado por otra persona",
+    "marketing_sender": "Enviado desde la dirección de promociones del banco",
+    "marketing": "Promoción",
+    "statement": "Estado de cuenta",
+    "offer": "Oferta de crédito",
+    "card_settings": "Cambio de clave o de un servicio",
+    "declined": "Transacción rechazada",
+    "zero_preauthorization": "Verificación de tarjeta sin cobro",
+    "own_card_payment": "Pago de su propia tarjeta (las compras ya se cuentan)",
+    "cardless_code": "Código de retiro sin tarjeta (aún no se retiró dinero)",
+    "verification_code": "Código de verificación",
+    "no_amount": "No indica ningún monto",
+}
+
+
+# What the first parsers stored before reasons became codes; such rows are still around.
+LEGACY_REASONS = {
+    "unrecognised notification format": "unknown_layout",
+    "unknown transaction type": "unknown_type",
+    "amount missing or unreadable": "amount_unreadable",
+    "conflicting amounts": "conflicting_amounts",
+    "message truncated": "truncated",
+    "date missing or unreadable": "date_unreadable",
+    "unreadable message": "unreadable_message",
+    "parser error": "parser_error",
 }
 
 
 def reason_label(reason: str | None) -> str:
-    return REASONS.get(reason or "", reason or "Sin motivo")
+    code = LEGACY_REASONS.get(reason or "", reason or "")
+    return REASONS.get(code, reason or "Sin motivo")
 
 
 def register(app: Flask) -> None:
-    for function in (money, local_datetime, time_ago, remaining, kind_label, reason_label):
+    for function in (money, number, local_datetime, time_ago, remaining, kind_label, reason_label):
         app.add_template_filter(function)

@@ -1,6 +1,7 @@
 """Idempotent storage of parse outcomes, committed together with the account's checkpoint."""
 
 import hashlib
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,8 +11,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from .extensions import db
 from .models import EmailAccount, Expense, SyncSessionAccount, UnreadableEmail
-from .parsing import Outcome
-from .parsing.model import PARSER_ERROR
+from .parsing import Outcome, parse_message
+from .parsing.model import IGNORED, PARSER_ERROR, TRANSACTION, UNPARSED
+
+# Raw messages larger than this are not kept for "Volver a leer" (their text still is).
+MAX_KEPT_RAW = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,9 @@ def store_batch(account: EmailAccount, row: SyncSessionAccount, items: Sequence[
              "sync_session_id": row.sync_session_id, "created_at": now}
     reconcile(account, [item for item in items if item[0] <= account.reread_until_uid])
     expenses = [expense_row(owner, key, outcome) for _, key, outcome in items
-                if outcome.status == "transaction"]
-    unreadable = [unreadable_row(owner, key, outcome) for _, key, outcome in items
-                  if outcome.status == "unparsed"]
+                if outcome.status == TRANSACTION]
+    kept = [unreadable_row(owner, key, outcome) for _, key, outcome in items
+            if kept_for_review(outcome)]
     detected = errors = 0
     # One statement per table per batch (one per email was two thirds of a sync's time).
     # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT. Only rows
@@ -72,10 +76,11 @@ def store_batch(account: EmailAccount, row: SyncSessionAccount, items: Sequence[
         inserted = db.session.execute(
             _insert(Expense).returning(Expense.__table__.c.direction), expenses).scalars()
         detected = sum(1 for direction in inserted if direction == "out")
-    if unreadable:
-        errors = len(db.session.execute(
-            _insert(UnreadableEmail).returning(UnreadableEmail.__table__.c.id),
-            unreadable).all())
+    if kept:
+        inserted = db.session.execute(
+            _insert(UnreadableEmail).returning(UnreadableEmail.__table__.c.status),
+            kept).scalars()
+        errors = sum(1 for status in inserted if status == UNPARSED)
     advance(account, [uid for uid, _, _ in items], uidvalidity)
     row.processed_emails += len(items)
     row.detected_expenses += detected
@@ -87,32 +92,33 @@ def store_batch(account: EmailAccount, row: SyncSessionAccount, items: Sequence[
 def reconcile(account: EmailAccount, items: Sequence[tuple]) -> None:
     """Redo what older parsers stored of mail read again: each message keeps one outcome.
 
-    Unreadable rows of mail that now reads go and those still unreadable take the new
-    reason; expenses of mail that now is no transaction go (an old parser counted the
-    creation of a cardless-withdrawal code as a withdrawal). The caller inserts the new
+    Kept rows of mail that now reads go, and those still kept take the new outcome (the
+    user's decision on them stays); expenses the parser stored of mail that now is no
+    transaction go (an old parser counted the creation of a cardless-withdrawal code as a
+    withdrawal), but never one the user registered or typed. The caller inserts the new
     outcomes, and its ON CONFLICT keeps the rows that are still right.
     """
     if not items:
         return
-    readable = [key for _, key, outcome in items if outcome.status != "unparsed"]
+    gone = [key for _, key, outcome in items if not kept_for_review(outcome)]
     # A parser that crashed on a message says nothing of it: its expense stays.
     no_transaction = [key for _, key, outcome in items
-                      if outcome.status != "transaction" and outcome.reason != PARSER_ERROR]
-    reasons = [{"key": key, "new_reason": reason_of(outcome)}
-               for _, key, outcome in items if outcome.status == "unparsed"]
-    expense, unreadable = Expense.__table__.c, UnreadableEmail.__table__.c
+                      if outcome.status != TRANSACTION and outcome.reason != PARSER_ERROR]
+    redone = [{"key": key} | review_fields(outcome)
+              for _, key, outcome in items if kept_for_review(outcome)]
+    expense, kept = Expense.__table__.c, UnreadableEmail.__table__.c
     if no_transaction:
         db.session.execute(db.delete(Expense.__table__).where(
-            expense.email_account_id == account.id, expense.message_key.in_(no_transaction)))
-    if readable:
+            expense.email_account_id == account.id, expense.origin == "mail",
+            expense.message_key.in_(no_transaction)))
+    if gone:
         db.session.execute(db.delete(UnreadableEmail.__table__).where(
-            unreadable.email_account_id == account.id, unreadable.message_key.in_(readable)))
-    if reasons:
+            kept.email_account_id == account.id, kept.message_key.in_(gone)))
+    if redone:
         db.session.execute(
             db.update(UnreadableEmail.__table__)
-            .where(unreadable.email_account_id == account.id,
-                   unreadable.message_key == bindparam("key"))
-            .values(reason=bindparam("new_reason")), reasons)
+            .where(kept.email_account_id == account.id, kept.message_key == bindparam("key"))
+            .values({name: bindparam(name) for name in REVIEW_FIELDS}), redone)
 
 
 def advance(account: EmailAccount, uids: Sequence[int], uidvalidity: int) -> None:
@@ -138,11 +144,48 @@ def expense_row(owner: dict, key: str, outcome: Outcome) -> dict:
     }
 
 
+def reread(mail: UnreadableEmail) -> Outcome | None:
+    """Read a kept mail again with today's parsers and store what they say of it now.
+
+    None when its message was not kept (ignored mail, or rows from before it was kept).
+    A notice that now reads becomes an expense like any synced one; an expense the user
+    already registered from it wins (the unique key on account and message).
+    """
+    if mail.raw_message is None:
+        return None
+    account = mail.email_account
+    outcome = parse_message(zlib.decompress(mail.raw_message), own_addresses=[account.address])
+    if outcome.status == TRANSACTION:
+        owner = {"user_id": mail.user_id, "email_account_id": account.id,
+                 "sync_session_id": mail.sync_session_id, "created_at": datetime.now(UTC)}
+        db.session.execute(_insert(Expense), [expense_row(owner, mail.message_key, outcome)])
+    if kept_for_review(outcome):
+        for name, value in review_fields(outcome).items():
+            setattr(mail, name, value)
+    else:
+        db.session.delete(mail)
+    return outcome
+
+
+def kept_for_review(outcome: Outcome) -> bool:
+    """Bank mail that gave no expense: unreadable, or ignored by a rule the user may overrule."""
+    return outcome.status == UNPARSED or (outcome.status == IGNORED and outcome.bank is not None)
+
+
+REVIEW_FIELDS = ("status", "reason", "text", "raw_message")
+
+
+def review_fields(outcome: Outcome) -> dict:
+    """What a parse says of a kept mail; the rest of its row is who it is and the user's say."""
+    raw = outcome.raw if outcome.raw is not None and len(outcome.raw) <= MAX_KEPT_RAW else None
+    return {"status": outcome.status, "reason": reason_of(outcome), "text": outcome.text,
+            "raw_message": zlib.compress(raw) if raw is not None else None}
+
+
 def unreadable_row(owner: dict, key: str, outcome: Outcome) -> dict:
-    return owner | {
+    return owner | review_fields(outcome) | {
         "message_key": key, "bank": outcome.bank, "sender": _clip(outcome.sender, 254),
         "subject": outcome.subject, "sent_at": outcome.sent_at,
-        "reason": reason_of(outcome),
     }
 
 

@@ -1,4 +1,4 @@
-"""Typed models: users, email accounts, sync sessions, expenses and unreadable emails."""
+"""Typed models: users, email accounts, sync sessions, expenses and bank mail to review."""
 
 import secrets
 from datetime import UTC, datetime
@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     ForeignKey,
@@ -26,6 +27,10 @@ from .parsing.registry import bank_choices
 
 # Bank code -> name people know it by, from the parser registry: a bank is a module there.
 BANKS = dict(bank_choices())
+CASH, CASH_NAME = "cash", "Efectivo"
+ORIGINS = {"mail": "Leído del correo", "review": "Registrado desde un correo por revisar",
+           "manual": "Agregado a mano"}
+DECISIONS = ("registered", "dismissed")
 ACTIVE_SYNC_STATES = ("pending", "running", "paused")
 
 
@@ -175,16 +180,20 @@ class SyncSessionAccount(db.Model):
 class Expense(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
-    email_account_id: Mapped[int] = mapped_column(
+    # None for an expense typed by hand (cash): no mailbox told us of it.
+    email_account_id: Mapped[int | None] = mapped_column(
         ForeignKey("email_account.id", ondelete="CASCADE"), index=True
     )
     sync_session_id: Mapped[int | None] = mapped_column(
         ForeignKey("sync_session.id", ondelete="SET NULL"), index=True
     )
-    # Message-ID, or a hash of the raw message when it has none.
-    message_key: Mapped[str] = mapped_column(String(255))
+    # Message-ID, or a hash of the raw message when it has none. An expense registered
+    # from the review queue keeps its mail's key, so a later parse of that mail adds
+    # nothing; one typed by hand has none.
+    message_key: Mapped[str | None] = mapped_column(String(255))
     # bank:reference:authorization; the same bank transaction (original and forward) once.
     transaction_key: Mapped[str | None] = mapped_column(String(255))
+    # A bank code, or CASH for money paid in cash.
     bank: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(20))
     direction: Mapped[str] = mapped_column(String(3))
@@ -196,9 +205,19 @@ class Expense(db.Model):
     card_last4: Mapped[str | None] = mapped_column(String(4))
     authorization: Mapped[str | None] = mapped_column(String(64))
     reference: Mapped[str | None] = mapped_column(String(64))
+    # ORIGINS: read by a parser, registered by the user from a mail, or typed by hand.
+    origin: Mapped[str] = mapped_column(String(10), default="mail", server_default="mail")
+    category: Mapped[str | None] = mapped_column(String(60))
+    note: Mapped[str | None] = mapped_column(Text)
+    # What the mail said of each field the user corrected, e.g. {"merchant": "AMZN MKTP"}.
+    original_values: Mapped[dict | None] = mapped_column(JSON)
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A deleted expense read from mail stays as a tombstone: re-reading the folder (a new
+    # parser version) would otherwise bring it back.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
-    email_account: Mapped[EmailAccount] = relationship()
+    email_account: Mapped[EmailAccount | None] = relationship()
 
     __table_args__ = (
         UniqueConstraint("email_account_id", "message_key", name="uq_expense_message"),
@@ -210,8 +229,20 @@ class Expense(db.Model):
     def amount(self) -> Decimal:
         return Decimal(self.amount_cents).scaleb(-2)
 
+    @property
+    def bank_name(self) -> str:
+        return CASH_NAME if self.bank == CASH else BANKS.get(self.bank, self.bank)
+
+    @property
+    def from_mail(self) -> bool:
+        return self.origin == "mail"
+
 
 class UnreadableEmail(db.Model):
+    """Bank mail that gave no expense: unreadable (`unparsed`) mail, which waits in the
+    review queue for the user's decision, and mail the rules `ignored`, kept so the user
+    can look at it and overrule them."""
+
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     email_account_id: Mapped[int] = mapped_column(
@@ -221,11 +252,21 @@ class UnreadableEmail(db.Model):
         ForeignKey("sync_session.id", ondelete="SET NULL"), index=True
     )
     message_key: Mapped[str] = mapped_column(String(255))
+    # The parser's outcome: "unparsed" or "ignored".
+    status: Mapped[str] = mapped_column(String(10), default="unparsed",
+                                        server_default="unparsed")
     bank: Mapped[str | None] = mapped_column(String(20))
     sender: Mapped[str | None] = mapped_column(String(254))
     subject: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(Text)
+    # The mail's readable text (never its HTML), for the user to read in the queue.
+    text: Mapped[str | None] = mapped_column(Text)
+    # The raw message, zlib-compressed, of unparsed mail: "Volver a leer" parses it again.
+    raw_message: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # DECISIONS: the user registered it as an expense, or said it is no movement of money.
+    decision: Mapped[str | None] = mapped_column(String(12))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
     email_account: Mapped[EmailAccount] = relationship()

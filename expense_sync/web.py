@@ -22,17 +22,18 @@ def register(app: Flask) -> None:
     """Install headers, error handlers, the home route and Jinja filters."""
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
-    for code in (404, 429, 500):
+    for code in MESSAGES:
         app.register_error_handler(code, _error_page)
     for error in (RedisConnectionError, RedisTimeoutError, OperationalError):
         app.register_error_handler(error, _unavailable)
     app.add_url_rule("/", "home", _home)
+    app.add_url_rule("/favicon.ico", "favicon", _favicon)
     app.context_processor(lambda: {"nav_links": lambda: _nav_links(app)})
     formatting.register(app)
 
 
 NAV = [("sync.index", "Sincronización"), ("expenses.index", "Gastos"),
-       ("accounts.index", "Cuentas"), ("admin.health", "Salud")]
+       ("review.index", "Por revisar"), ("accounts.index", "Cuentas"), ("admin.health", "Salud")]
 
 
 def _nav_links(app: Flask) -> list[tuple[str, str]]:
@@ -48,6 +49,11 @@ def _home():
     if current_user.is_authenticated:
         return redirect(url_for("sync.index"))
     return redirect(url_for("auth.login"))
+
+
+def _favicon():
+    """Point browsers that ask for /favicon.ico (JSON pages, feeds) at the page's icon."""
+    return redirect(url_for("static", filename="favicon.ico"), 301)
 
 
 def _security_headers(response):
@@ -70,7 +76,9 @@ def _csrf_error(error):
 
 
 MESSAGES = {
+    403: "No tiene permiso para ver esta página.",
     404: "La página que busca no existe.",
+    405: "Esa dirección no acepta este tipo de solicitud. Vuelva al inicio e intente de nuevo.",
     429: "Demasiados intentos. Espere un momento e intente de nuevo.",
     500: "Ocurrió un error inesperado. Ya quedó registrado; intente de nuevo.",
 }

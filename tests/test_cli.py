@@ -148,10 +148,10 @@ def test_export_expenses_csv_and_json(app, runner, tmp_path):
     csv_out = runner.invoke(args=["export-expenses", "--user", "ana@example.cr"]).output
     lines = csv_out.lstrip("\ufeff").splitlines()
     assert csv_out.startswith("\ufeff")
-    assert lines[0] == ("fecha,banco,cuenta,tipo,direccion,monto,moneda,comercio,tarjeta,"
-                        "autorizacion,referencia")
-    assert lines[1] == ('2026-03-16T08:27:00-06:00,bac,ana@example.cr,purchase,out,72000.50,'
-                        'CRC,"\'=HYPERLINK(""x"")",5149,123456,R0')
+    assert lines[0] == ("fecha,banco,cuenta,tipo,direccion,monto,moneda,comercio,categoria,"
+                        "nota,tarjeta,autorizacion,referencia,origen,corregido,comercio_original")
+    assert lines[1] == ('2026-03-16T08:27:00-06:00,BAC San José,ana@example.cr,Compra,Salida,'
+                        '72000.50,CRC,"\'=HYPERLINK(""x"")",,,5149,123456,R0,Leído del correo,,')
     assert "CAFÉ BRITT" in lines[2] and "72000.51" in lines[2]
     json_out = runner.invoke(args=["export-expenses", "--user", "ana@example.cr", "--format",
                                    "json"]).output

@@ -1,4 +1,4 @@
-"""The expenses pages: list, filters, pagination, totals, chart, CSV, unreadable emails."""
+"""The expenses pages: list, filters, pagination, totals, chart, CSV and Excel."""
 
 import csv
 import io
@@ -249,13 +249,16 @@ def test_csv_exact_bytes_of_the_filtered_set(app, client, sample):
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert re.fullmatch(r'attachment; filename="gastos-\d{4}-\d{2}-\d{2}\.csv"',
                         response.headers["Content-Disposition"])
+    read = "Leído del correo"
     assert response.data == (
-        "\ufefffecha,banco,cuenta,tipo,direccion,monto,moneda,comercio,tarjeta,autorizacion,"
-        "referencia\r\n"
-        '2025-03-22T07:05:00-06:00,bac,ana@bac.cr,purchase,out,1500.05,CRC,"Café, ""Tico""",'
-        "1234,A1,R-9\r\n"
-        "2025-03-10T12:30:00-06:00,bac,ana@bac.cr,purchase,out,12345.50,CRC,Automercado,,,\r\n"
-        "2025-02-28T23:30:00-06:00,bac,ana@bac.cr,withdrawal,out,20000.00,CRC,ATM Escazú,,,\r\n"
+        "\ufefffecha,banco,cuenta,tipo,direccion,monto,moneda,comercio,categoria,nota,tarjeta,"
+        "autorizacion,referencia,origen,corregido,comercio_original\r\n"
+        '2025-03-22T07:05:00-06:00,BAC San José,ana@bac.cr,Compra,Salida,1500.05,CRC,'
+        f'"Café, ""Tico""",,,1234,A1,R-9,{read},,\r\n'
+        "2025-03-10T12:30:00-06:00,BAC San José,ana@bac.cr,Compra,Salida,12345.50,CRC,"
+        f"Automercado,,,,,,{read},,\r\n"
+        "2025-02-28T23:30:00-06:00,BAC San José,ana@bac.cr,Retiro,Salida,20000.00,CRC,"
+        f"ATM Escazú,,,,,,{read},,\r\n"
     ).encode()
     assert response.data.startswith(b"\xef\xbb\xbf")
 
@@ -306,20 +309,9 @@ def test_sync_details_link_to_their_expenses(app, client, ana):
     assert client.get("/expenses?sync=unknown-token").status_code == 404
 
 
-def test_unreadable_emails_are_listed_with_reason(app, client, ana):
-    with app.app_context():
-        acct = account(ana, "promerica", "ana@pro.cr")
-        db.session.add(UnreadableEmail(
-            user_id=ana, email_account_id=acct.id, message_key="<u1@x>", bank="promerica",
-            sender="notificaciones@promerica.fi.cr", subject="Transacción aprobada",
-            sent_at=cr(2025, 3, 3, 9, 15), reason="amount_unreadable"))
-        db.session.commit()
-    html = client.get("/expenses/unreadable").get_data(as_text=True)
-    for text in ("3 mar 2025, 09:15", "notificaciones@promerica.fi.cr", "Transacción aprobada",
-                 "Falta el monto o no se puede leer", "ana@pro.cr"):
-        assert text in html, text
-    assert "Correos no leídos <span" in client.get("/expenses").get_data(as_text=True)
-    assert "(1)" in client.get("/expenses").get_data(as_text=True)
+def test_old_unreadable_address_leads_to_the_review_queue(client, ana):
+    response = client.get("/expenses/unreadable")
+    assert response.status_code == 301 and response.headers["Location"] == "/review"
 
 
 def test_another_users_data_never_appears(app, client, ana, other):
@@ -340,7 +332,7 @@ def test_another_users_data_never_appears(app, client, ana, other):
         assert queries.monthly_charts(Filters(), ana, datetime(2025, 3, 15, tzinfo=UTC)) \
             and {t.currency: t.out_cents for t in queries.totals(Filters(), ana)} == {"CRC": 1_00}
     pages = [client.get(p).get_data(as_text=True)
-             for p in ("/expenses", "/expenses.csv", "/expenses/unreadable", "/expenses?q=secreto")]
+             for p in ("/expenses", "/expenses.csv", "/review", "/expenses?q=secreto")]
     for html in pages:
         for text in ("Secreto de Beto", "Asunto de Beto", "beto@bac.cr", "999999.00",
                      money(Decimal("999999"), "CRC")):
@@ -368,7 +360,7 @@ def test_merchant_and_email_text_are_escaped_everywhere(app, client, ana, payloa
                                        reason=payload))
         db.session.commit()
         paths = ["/expenses", f"/expenses?q={payload}", f"/expenses/{row.id}",
-                 "/expenses/unreadable", f"/sync_sessions/{session.token}",
+                 "/review", f"/sync_sessions/{session.token}",
                  f"/expenses?sync={session.token}"]
     for path in paths:
         html = client.get(path).get_data(as_text=True)

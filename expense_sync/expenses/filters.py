@@ -7,10 +7,12 @@ from datetime import datetime
 
 from ..extensions import db
 from ..formatting import KINDS, TIMEZONE
-from ..models import BANKS, Expense, SyncSession
+from ..models import BANKS, CASH, CASH_NAME, Expense, SyncSession
 
 CURRENCIES = {"CRC": "Colones (₡)", "USD": "Dólares ($)"}
 DIRECTIONS = {"out": "Salidas", "in": "Entradas"}
+# How an expense was paid, as the list filters it: a bank, or cash typed by hand.
+PAYMENT_MEANS = BANKS | {CASH: CASH_NAME}
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -42,7 +44,7 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
     month = args.get("month", "")
     sync = args.get("sync", "")
     return Filters(
-        bank=_choice(args.get("bank"), BANKS),
+        bank=_choice(args.get("bank"), PAYMENT_MEANS),
         account=int(account) if account.isdigit() and len(account) < 10 else None,
         month=month if _MONTH.fullmatch(month) else None,
         currency=_choice(args.get("currency"), CURRENCIES),
@@ -63,7 +65,8 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 
 def conditions(filters: Filters, user_id: int) -> list:
     """SQL conditions for the user's expenses that match the filters."""
-    where = [Expense.user_id == user_id]
+    # A deleted expense read from mail is a tombstone (see records.delete): never listed.
+    where = [Expense.user_id == user_id, Expense.deleted_at.is_(None)]
     for column, value in ((Expense.bank, filters.bank), (Expense.email_account_id, filters.account),
                           (Expense.currency, filters.currency), (Expense.kind, filters.kind),
                           (Expense.direction, filters.direction)):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..formatting import TIMEZONE
-from ..models import Expense, UnreadableEmail
+from ..models import Expense
 from . import chart
 from .filters import CURRENCIES, Filters, conditions
 
@@ -95,7 +95,7 @@ def month_options(user_id: int, limit: int = 120) -> list[tuple[str, str]]:
     """The months, newest first, from the user's first expense to the latest one."""
     first, last = db.session.execute(
         db.select(func.min(Expense.occurred_at), func.max(Expense.occurred_at))
-        .where(Expense.user_id == user_id)).one()
+        .where(Expense.user_id == user_id, Expense.deleted_at.is_(None))).one()
     if first is None:
         return []
     count = min(limit, _month_index(last) - _month_index(first) + 1)
@@ -105,16 +105,3 @@ def month_options(user_id: int, limit: int = 120) -> list[tuple[str, str]]:
 def _month_index(value: datetime) -> int:
     local = value.astimezone(TIMEZONE)
     return local.year * 12 + local.month
-
-
-def unreadable_select(user_id: int):
-    """The user's unreadable emails, newest first."""
-    return (db.select(UnreadableEmail).where(UnreadableEmail.user_id == user_id)
-            # Each row names its account: load it with the row.
-            .options(joinedload(UnreadableEmail.email_account))
-            .order_by(UnreadableEmail.sent_at.desc().nulls_last(), UnreadableEmail.id.desc()))
-
-
-def unreadable_count(user_id: int) -> int:
-    return db.session.scalar(db.select(func.count()).select_from(UnreadableEmail)
-                             .where(UnreadableEmail.user_id == user_id))

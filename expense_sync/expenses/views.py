@@ -2,17 +2,18 @@
 
 from collections.abc import Iterator
 
-from flask import Response, abort, render_template, request, stream_with_context
+from flask import Response, abort, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
-from ..export import csv_chunks
+from ..export import csv_chunks, xlsx_bytes
 from ..extensions import db
 from ..formatting import KINDS, TIMEZONE
-from ..models import BANKS, Expense, SyncSession, now_utc
+from ..models import ORIGINS, Expense, SyncSession, now_utc
 from . import bp, queries
-from .filters import CURRENCIES, DIRECTIONS, parse_filters
+from .filters import CURRENCIES, DIRECTIONS, PAYMENT_MEANS, parse_filters
 
 PER_PAGE = 50
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.before_request
@@ -24,7 +25,7 @@ def _require_login():
 def own_expense(expense_id: int) -> Expense:
     """The current user's expense, or 404 (also for another user's id)."""
     expense = db.get_or_404(Expense, expense_id)
-    if expense.user_id != current_user.id:
+    if expense.user_id != current_user.id or expense.deleted_at is not None:
         abort(404)
     return expense
 
@@ -53,8 +54,7 @@ def index():
         totals=queries.totals(filters, current_user.id),
         charts=queries.monthly_charts(filters, current_user.id, now_utc()),
         accounts=current_user.accounts, months=queries.month_options(current_user.id),
-        banks=BANKS, currencies=CURRENCIES, kinds=KINDS, directions=DIRECTIONS,
-        unreadable_count=queries.unreadable_count(current_user.id),
+        banks=PAYMENT_MEANS, currencies=CURRENCIES, kinds=KINDS, directions=DIRECTIONS,
     )
 
 
@@ -71,6 +71,20 @@ def export_csv():
     )
 
 
+@bp.get("/expenses.xlsx")
+def export_xlsx():
+    """The filtered expenses as an Excel workbook (numbers and dates typed, any locale)."""
+    filters = parse_filters(request.args)
+    own_sync(filters.sync)
+    expenses = db.session.scalars(queries.expense_select(filters, current_user.id)
+                                  .execution_options(yield_per=500))
+    today = now_utc().astimezone(TIMEZONE).date()
+    return Response(
+        xlsx_bytes(expenses), mimetype=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="gastos-{today}.xlsx"'},
+    )
+
+
 def _streamed(select) -> Iterator[Expense]:
     # Runs once the response streams: Flask tears the view's session down when the view
     # returns, so a query started there would be cut off. yield_per keeps memory flat.
@@ -79,10 +93,8 @@ def _streamed(select) -> Iterator[Expense]:
 
 @bp.get("/expenses/unreadable")
 def unreadable():
-    """Emails that looked like bank notifications but could not be read, to check by hand."""
-    page = db.paginate(queries.unreadable_select(current_user.id),
-                       per_page=PER_PAGE, error_out=False)
-    return render_template("expenses/unreadable.html", page=page)
+    """The old address of the review queue, kept for bookmarks."""
+    return redirect(url_for("review.index"), 301)
 
 
 @bp.get("/expenses/<int:expense_id>")
@@ -94,4 +106,5 @@ def detail(expense_id: int):
         sync_session = db.session.get(SyncSession, expense.sync_session_id)
         if sync_session.user_id != current_user.id:  # ingest never mixes users; stay sure
             sync_session = None
-    return render_template("expenses/detail.html", expense=expense, sync_session=sync_session)
+    return render_template("expenses/detail.html", expense=expense, sync_session=sync_session,
+                           origins=ORIGINS)

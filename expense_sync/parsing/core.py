@@ -16,6 +16,7 @@ from .model import (
     PARSER_ERROR,
     TRANSACTION,
     UNKNOWN_LAYOUT,
+    UNPARSED,
     UNREADABLE_MESSAGE,
     UNTRUSTED_FORWARD,
     Outcome,
@@ -24,6 +25,8 @@ from .model import (
 )
 from .registry import BankParser, bank_for_sender, banks_named_in
 
+# A notice is a few hundred characters; what lies beyond this is footers and disclaimers.
+MAX_REVIEW_TEXT = 20_000
 _RAW_FROM = re.compile(rb"^from:[ \t]*([^\r\n]*)", re.I | re.M)
 
 
@@ -43,6 +46,7 @@ def parse_message(raw: bytes, *, own_addresses: Iterable[str] = ()) -> Outcome:
     except Exception:
         bank = _bank_code(mail.sender)
         outcome = unparsed(PARSER_ERROR, bank) if bank else ignored(NOT_FROM_BANK)
+    kept = outcome.status != TRANSACTION and outcome.bank is not None
     return Outcome(
         status=outcome.status,
         reason=outcome.reason,
@@ -52,7 +56,18 @@ def parse_message(raw: bytes, *, own_addresses: Iterable[str] = ()) -> Outcome:
         sender=mail.sender,
         subject=mail.subject,
         sent_at=mail.sent_at,
+        text=readable_text(mail) if kept else None,
+        raw=_as_bytes(raw) if kept and outcome.status == UNPARSED else None,
     )
+
+
+def readable_text(mail: Mail) -> str:
+    """The message's text as a person reads it (the HTML part as text), for review."""
+    try:
+        text = "\n".join(mail.first_body().lines)
+    except Exception:
+        return ""
+    return text[:MAX_REVIEW_TEXT]
 
 
 def _classify(mail: Mail, own_addresses: list[str]) -> Outcome:
@@ -129,12 +144,12 @@ def _bank_code(sender: str | None) -> str | None:
 def _unreadable(raw: object) -> Outcome:
     """The email package gave up: a bank's message is still kept visible as unparsed."""
     try:
-        head = _as_bytes(raw)[:65536]
-        found = _RAW_FROM.search(head)
+        data = _as_bytes(raw)
+        found = _RAW_FROM.search(data[:65536])
         sender = headers.address(found.group(1).decode("latin-1")) if found else None
         bank = _bank_code(sender)
     except Exception:
-        sender, bank = None, None
+        data, sender, bank = None, None, None
     if bank is not None:
-        return replace(unparsed(UNREADABLE_MESSAGE, bank), sender=sender)
+        return replace(unparsed(UNREADABLE_MESSAGE, bank), sender=sender, raw=data)
     return replace(ignored(NOT_FROM_BANK), sender=sender)

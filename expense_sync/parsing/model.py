@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 # Bump whenever the parsers change what they read (a new bank, layout, rule or reason):
 # the next sync of every account read by older parsers reads its whole folder again.
-PARSER_VERSION = 2
+# 3: bank mail that gave no expense keeps its text (and unreadable mail its message) for
+# the review queue, and ignored bank mail is kept too.
+PARSER_VERSION = 3
 
 TRANSACTION = "transaction"
 IGNORED = "ignored"
@@ -104,6 +106,11 @@ class Outcome:
     sender: str | None = None
     subject: str | None = None
     sent_at: datetime | None = None
+    # For bank mail that gave no transaction, what a person needs to decide about it: its
+    # readable text, and for unparsed mail the message itself, to be read again later (the
+    # same outcome of other bytes, such as other line endings, is still the same outcome).
+    text: str | None = field(default=None, repr=False)
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The expected.jsonl shape, without the "file" and "message_id" the caller adds."""
