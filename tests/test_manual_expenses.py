@@ -95,7 +95,7 @@ def test_a_cash_expense_is_listed_totalled_and_exported(app, client, ana):
 def test_a_form_with_errors_marks_its_fields(app, client, ana):
     response = post(client, "/expenses/new", **cash(amount="0", occurred_at=""))
     html = response.get_data(as_text=True)
-    assert response.status_code == 200 and 'id="form-errors"' in html
+    assert response.status_code == 200 and 'id="error-summary"' in html
     assert "El monto debe ser mayor que cero." in html and "Este campo es obligatorio." in html
     assert 'href="#amount"' in html and 'href="#occurred_at"' in html
     with app.app_context():
