@@ -1,16 +1,33 @@
 """Email accounts: list, add, edit, delete and "Probar conexión"."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+import logging
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from . import crypto
 from .extensions import db
-from .forms import AccountForm
+from .forms import AccountForm, shown_path
 from .mailboxes import MailboxError
 from .models import EmailAccount
 from .sources import probe
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
+log = logging.getLogger(__name__)
+
+# Long enough for a slow server's greeting, short enough that nobody gives up on the button.
+PROBE_TIMEOUT = 8.0
+UNEXPECTED = ("No se pudo probar la conexión por un error inesperado; ya quedó registrado. "
+              "Revise los datos e intente de nuevo.")
 
 
 @bp.before_request
@@ -53,7 +70,8 @@ def apply_settings(account: EmailAccount, data: dict) -> None:
 @bp.get("")
 def index():
     """List the user's email accounts."""
-    return render_template("accounts/index.html", accounts=current_user.accounts)
+    return render_template("accounts/index.html", accounts=current_user.accounts,
+                           shown_path=shown_path)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -62,7 +80,7 @@ def new():
     form = AccountForm()
     if form.validate_on_submit():
         account = EmailAccount(user_id=current_user.id)
-        apply_settings(account, form.data)
+        apply_settings(account, form.settings())
         db.session.add(account)
         db.session.commit()
         flash(f"Cuenta {account.address} agregada.", "success")
@@ -75,8 +93,10 @@ def edit(account_id: int):
     """Edit an account; a blank password keeps the stored one."""
     account = get_own_account(account_id)
     form = AccountForm(obj=account, password_on_file=bool(account.imap_password_encrypted))
+    if request.method == "GET":
+        form.local_path.data = shown_path(account.local_path)
     if form.validate_on_submit():
-        apply_settings(account, form.data)
+        apply_settings(account, form.settings())
         db.session.commit()
         flash(f"Cuenta {account.address} actualizada.", "success")
         return redirect(url_for("accounts.index"))
@@ -100,15 +120,23 @@ def test_connection(account_id: int | None):
     stored = get_own_account(account_id) if account_id else None
     form = AccountForm(password_on_file=bool(stored and stored.imap_password_encrypted))
     if not form.validate():
-        return render_template("accounts/_connection_result.html", ok=False,
-                               message="Complete los campos marcados antes de probar.")
+        return _result(ok=False, message="Revise estos campos antes de probar:", form=form)
     candidate = EmailAccount()
-    apply_settings(candidate, form.data)
-    password = form.imap_password.data or None
-    if password is None and stored is not None:
-        password = crypto.decrypt(stored.imap_password_encrypted)
+    apply_settings(candidate, form.settings())
+    timeout = current_app.config.get("PROBE_TIMEOUT", PROBE_TIMEOUT)
     try:
-        count = probe(candidate, password)
+        password = form.imap_password.data or None
+        if password is None and stored is not None and candidate.source_kind == "imap":
+            password = crypto.decrypt(stored.imap_password_encrypted)
+        count = probe(candidate, password, timeout=timeout)
     except MailboxError as exc:
-        return render_template("accounts/_connection_result.html", ok=False, message=exc.message)
-    return render_template("accounts/_connection_result.html", ok=True, count=count)
+        return _result(ok=False, message=exc.message)
+    except Exception:
+        # htmx swaps nothing on a 500: the button would just reset, saying nothing.
+        log.exception("connection test failed unexpectedly")
+        return _result(ok=False, message=UNEXPECTED)
+    return _result(ok=True, count=count)
+
+
+def _result(**context) -> str:
+    return render_template("accounts/_connection_result.html", **context)

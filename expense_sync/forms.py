@@ -1,14 +1,18 @@
 """WTForms forms; Flask-WTF adds the CSRF token to each."""
 
+import gettext
+import ipaddress
+import re
+from functools import cache
 from pathlib import Path
 
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields import SelectChoice
+from wtforms.i18n import messages_path
 from wtforms.validators import (
     Email,
-    EqualTo,
     InputRequired,
     Length,
     NumberRange,
@@ -19,37 +23,83 @@ from wtforms.validators import (
 from .models import BANKS
 
 REQUIRED = "Este campo es obligatorio."
+PASSWORD_MIN, PASSWORD_MAX = 10, 1024
+MAILBOX_ROOT = "la carpeta de buzones del servidor (LOCAL_MAILBOX_ROOT)"
+IMAP_FIELDS = ("imap_host", "imap_port", "imap_security", "imap_user", "imap_password", "folder")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+class _Spanish:
+    """WTForms' own Spanish catalogue, in our words where its wording is unclear."""
+
+    OURS = {
+        "Not a valid choice.": "Elija una de las opciones de la lista.",
+        "Not a valid integer value.": "Escriba un número entero.",
+    }
+
+    def __init__(self) -> None:
+        self._catalogue = gettext.translation("wtforms", messages_path(), ["es"])
+
+    def gettext(self, string: str) -> str:
+        return self.OURS.get(string) or self._catalogue.gettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._catalogue.ngettext(singular, plural, n)
+
+
+@cache
+def spanish() -> _Spanish:
+    return _Spanish()
+
+
+class Form(FlaskForm):
+    """Every form's built-in messages (choices, numbers) in Spanish, as the rest of the UI."""
+
+    class Meta:
+        def get_translations(self, form):
+            return spanish()
 
 
 def _choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("Correo electrónico", [InputRequired(REQUIRED), Length(max=254)])
-    password = PasswordField("Contraseña", [InputRequired(REQUIRED), Length(max=1024)])
+    password = PasswordField("Contraseña", [InputRequired(REQUIRED), Length(max=PASSWORD_MAX)])
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     email = EmailField(
         "Correo electrónico",
-        [InputRequired(REQUIRED), Email("Correo electrónico inválido."), Length(max=254)],
+        [InputRequired(REQUIRED), Email("Escriba un correo válido, p. ej. nombre@ejemplo.cr."),
+         Length(max=254)],
     )
-    password = PasswordField(
-        "Contraseña",
-        [InputRequired(REQUIRED), Length(10, 1024, "Use al menos 10 caracteres.")],
-    )
-    confirm = PasswordField(
-        "Confirmar contraseña",
-        [InputRequired(REQUIRED), EqualTo("password", "Las contraseñas no coinciden.")],
-    )
+    # Lengths are checked here, not with Length(): its maxlength attribute made the browser
+    # cut a long paste short without a word, and the confirmation then "did not match".
+    password = PasswordField("Contraseña", [InputRequired(REQUIRED)])
+    confirm = PasswordField("Confirmar contraseña", [InputRequired(REQUIRED)])
+
+    def validate_password(self, field) -> None:
+        if len(field.data) < PASSWORD_MIN:
+            raise ValidationError(f"La contraseña es demasiado corta: tiene {len(field.data)} "
+                                  f"caracteres y necesita al menos {PASSWORD_MIN}.")
+        if len(field.data) > PASSWORD_MAX:
+            raise ValidationError("La contraseña es demasiado larga: use como máximo "
+                                  f"{PASSWORD_MAX} caracteres.")
+
+    def validate_confirm(self, field) -> None:
+        # A password already rejected says what is wrong; "no coinciden" would only distract.
+        if not self.password.errors and field.data != self.password.data:
+            raise ValidationError("Las contraseñas no coinciden: escriba la misma dos veces.")
 
 
-class AccountForm(FlaskForm):
+class AccountForm(Form):
     bank = SelectField("Banco", choices=_choices(BANKS.items()))
     address = EmailField(
         "Dirección de correo",
-        [InputRequired(REQUIRED), Email("Correo electrónico inválido."), Length(max=254)],
+        [InputRequired(REQUIRED), Email("Escriba un correo válido, p. ej. nombre@ejemplo.cr."),
+         Length(max=254)],
     )
     source_kind = SelectField(
         "Origen",
@@ -59,7 +109,8 @@ class AccountForm(FlaskForm):
     )
     imap_host = StringField("Servidor IMAP", [Optional(), Length(max=255)])
     imap_port = IntegerField(
-        "Puerto", [Optional(), NumberRange(1, 65535, "Puerto inválido.")], default=993
+        "Puerto", [Optional(), NumberRange(1, 65535, "Use un puerto entre 1 y 65535.")],
+        default=993,
     )
     imap_security = SelectField(
         "Seguridad",
@@ -77,27 +128,84 @@ class AccountForm(FlaskForm):
         self.password_on_file = password_on_file
 
     def validate(self, extra_validators=None) -> bool:
-        ok = super().validate(extra_validators)
+        super().validate(extra_validators)
         if self.source_kind.data == "imap":
-            for field in (self.imap_host, self.imap_port, self.imap_user):
-                if not field.data:
-                    field.errors.append(REQUIRED)
-                    ok = False
-            if not self.imap_password.data and not self.password_on_file:
-                self.imap_password.errors.append(REQUIRED)
-                ok = False
-        elif not self.local_path.data:
-            self.local_path.errors.append(REQUIRED)
-            ok = False
-        return ok
+            self.local_path.errors = []
+            required = [self.imap_host, self.imap_port, self.imap_user]
+            if not self.password_on_file:
+                required.append(self.imap_password)
+        else:
+            # The page hides and disables the IMAP fields, so the browser does not send them.
+            for name in IMAP_FIELDS:
+                self[name].errors = []
+            required = [self.local_path]
+        for field in required:
+            if not field.data and not field.errors:
+                field.errors = [REQUIRED]
+        return not self.errors
+
+    def settings(self) -> dict:
+        """The validated data, a local path made absolute (the worker runs elsewhere)."""
+        data = dict(self.data)
+        if data["source_kind"] != "imap":
+            data["local_path"] = str(local_path(data["local_path"]))
+        return data
+
+    def validate_imap_host(self, field) -> None:
+        if field.data and not is_hostname(field.data.strip()):
+            raise ValidationError("Escriba un nombre de servidor válido, p. ej. imap.gmail.com: "
+                                  "cada parte entre puntos tiene como máximo 63 caracteres.")
 
     def validate_local_path(self, field) -> None:
         # Local sources could read any file the server can: confine them to one directory.
-        if self.source_kind.data == "imap" or not field.data:
+        if not field.data:
             return
-        root = Path(current_app.config["LOCAL_MAILBOX_ROOT"]).resolve()
-        path = Path(field.data).resolve()
-        if not path.is_relative_to(root):
-            raise ValidationError(f"La ruta debe estar dentro de {root}.")
-        if not path.exists():
-            raise ValidationError("La ruta no existe.")
+        path = local_path(field.data)
+        if path is None:
+            raise ValidationError(f"La ruta debe estar dentro de {MAILBOX_ROOT}.")
+        try:
+            exists = path.exists()
+        except OSError:  # a name longer than the file system allows
+            exists = False
+        if not exists:
+            raise ValidationError(f"No existe «{field.data.strip()}» en {MAILBOX_ROOT}.")
+        if self.source_kind.data == "mbox" and not path.is_file():
+            raise ValidationError("Esa ruta es una carpeta: un archivo mbox es un solo archivo.")
+        if self.source_kind.data == "maildir" and not (path / "cur").is_dir():
+            raise ValidationError("Esa ruta no es una carpeta Maildir (con cur/, new/ y tmp/).")
+
+
+def is_hostname(host: str) -> bool:
+    """A name DNS can carry (labels of 1 to 63 characters, 253 in all) or an IP address."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return len(ascii_name) <= 253 and all(_LABEL.fullmatch(part) for part in ascii_name.split("."))
+
+
+def mailbox_root() -> Path:
+    return Path(current_app.config["LOCAL_MAILBOX_ROOT"]).resolve()
+
+
+def local_path(typed: str) -> Path | None:
+    """The path a user typed, relative to the mailbox root; None when it leads outside it."""
+    root = mailbox_root()
+    try:
+        path = (root / typed.strip()).resolve()
+    except (OSError, ValueError):  # a NUL byte, a symlink loop
+        return None
+    return path if path.is_relative_to(root) else None
+
+
+def shown_path(stored: str | None) -> str:
+    """A stored local path as the user knows it: relative to the mailbox root."""
+    if not stored:
+        return ""
+    path = Path(stored)
+    return str(path.relative_to(mailbox_root())) if path.is_relative_to(mailbox_root()) else stored

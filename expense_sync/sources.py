@@ -1,5 +1,7 @@
 """Mail sources for stored accounts: settings from the model, the stored password decrypted."""
 
+from dataclasses import replace
+
 from . import crypto
 from .mailboxes import ImapSettings, MailSource, check_connection, open_source
 from .models import EmailAccount
@@ -22,9 +24,12 @@ def open_account(account: EmailAccount, password: str | None = None) -> MailSour
     return open_source(account.source_kind, path=account.local_path)
 
 
-def probe(account: EmailAccount, password: str | None = None) -> int:
-    """Log in (or open the local mailbox) for real and return its message count."""
+def probe(account: EmailAccount, password: str | None = None, timeout: float = 30.0) -> int:
+    """Log in (or open the local mailbox) for real and return its message count.
+
+    ``timeout`` bounds each network wait: a person is watching, unlike during a sync.
+    """
     if account.source_kind == "imap":
-        return check_connection(imap_settings(account, password))
+        return check_connection(replace(imap_settings(account, password), timeout=timeout))
     with open_account(account) as source:
         return len(source.scan(None, 0, ()).uids)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,26 @@ def start_redis(processes: list) -> str:
     raise SystemExit("embedded redis-server did not start")
 
 
+def wait_for_page(url: str, web: subprocess.Popen, limit: float = 60) -> None:
+    """Wait until the login page answers.
+
+    gunicorn listens at once, but each worker imports the app after it forks (about a
+    second each on a quiet machine, several on a busy one): printed earlier, the URL led
+    to a page that hung until then.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if web.poll() is not None:
+            raise SystemExit("gunicorn exited before it answered")
+        try:
+            with urllib.request.urlopen(url + "/login", timeout=5) as response:
+                response.read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"no page answered at {url} within {limit:.0f} s")
+
+
 def flask(*args: str, env: dict) -> None:
     subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, check=True)
 
@@ -73,14 +94,20 @@ def main() -> int:
             # /metrics then adds up web workers and the RQ worker (fresh each run, as required).
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="expense-sync-metrics-")
         flask("db", "upgrade", env=env)
-        flask("seed-demo", env=env)
-        processes.append(subprocess.Popen(
+        web = subprocess.Popen(
             [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
              "--workers", env.get("WEB_CONCURRENCY", "2"), "wsgi:app"], cwd=ROOT, env=env,
-            start_new_session=True))
+            start_new_session=True)
+        processes.append(web)
+        # The demo's mail is written while gunicorn's workers import the app.
+        flask("seed-demo", env=env)
+        url = f"http://127.0.0.1:{port}"
+        wait_for_page(url, web)
+        # Started once the pages answer, so its own import does not slow theirs down; a sync
+        # started meanwhile waits in the queue.
         processes.append(subprocess.Popen([str(BIN / "python"), "worker.py"], cwd=ROOT, env=env,
                                           start_new_session=True))
-        print(f"\n  expense_sync is running at http://127.0.0.1:{port}\n"
+        print(f"\n  expense_sync is running at {url}\n"
               "  Demo login: demo@expense-sync.cr / demo-expense-sync\n  Ctrl-C stops it.\n",
               flush=True)
         while all(process.poll() is None for process in processes):

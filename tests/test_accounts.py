@@ -1,11 +1,17 @@
+import re
+import socket
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from helpers import csrf_token
 
+from expense_sync.demo import generate_notifications, write_maildir
 from expense_sync.extensions import db
+from expense_sync.mailboxes import MailboxError
 from expense_sync.models import EmailAccount
+from expense_sync.sources import probe
 
 IMAP_PASSWORD = "imap-secreto-123"
 
@@ -78,12 +84,17 @@ def test_edit_with_blank_password_keeps_it(app, auth, client, dovecot):
         assert account.imap_password_encrypted == before
 
 
-def test_missing_fields_are_reported(auth, client, dovecot):
+def test_missing_fields_are_marked_and_listed(auth, client, dovecot):
     auth.create()
     auth.login()
     html = post(client, "/accounts/new", imap_form(dovecot, imap_host="", imap_password=""))
     assert html.status_code == 200
-    assert html.get_data(as_text=True).count("Este campo es obligatorio.") == 2
+    page = html.get_data(as_text=True)
+    assert 'id="error-summary"' in page
+    for name in ("imap_host", "imap_password"):
+        assert re.search(rf'<input[^>]*aria-invalid="true"[^>]*id="{name}"', page), name
+        assert f'href="#{name}"' in page
+    assert 'href="#imap_user"' not in page
 
 
 def test_another_users_account_is_404(app, auth, client, dovecot):
@@ -163,12 +174,129 @@ def test_probar_conexion_uses_stored_password(auth, client, dovecot, imap_user):
     assert 'data-result="ok"' in html
 
 
-def test_local_paths_are_confined(app, auth, client, dovecot):
+def local_form(**fields):
+    return {"bank": "bac", "address": "ana@example.cr"} | fields
+
+
+def accounts(app):
+    with app.app_context():
+        return db.session.execute(db.select(EmailAccount)).scalars().all()
+
+
+def test_local_maildir_saves_without_the_hidden_imap_fields(app, auth, client, tmp_path):
+    # What the browser sends: the IMAP fieldset is disabled, so none of its fields arrive.
+    write_maildir(tmp_path / "bancos", generate_notifications(2, seed=1))
     auth.create()
     auth.login()
-    html = post(
-        client, "/accounts/new", imap_form(dovecot, source_kind="mbox", local_path="/etc/passwd")
-    ).get_data(as_text=True)
-    assert "La ruta debe estar dentro de" in html
-    with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(EmailAccount)) == 0
+    response = post(client, "/accounts/new", local_form(source_kind="maildir", local_path="bancos"))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    [account] = accounts(app)
+    assert (account.source_kind, account.local_path) == ("maildir", str(tmp_path / "bancos"))
+    assert account.imap_host is None and account.imap_password_encrypted is None
+    html = client.get("/accounts").get_data(as_text=True)
+    assert "bancos" in html and str(tmp_path) not in html
+    edit = client.get(f"/accounts/{account.id}/edit").get_data(as_text=True)
+    assert 'value="bancos"' in edit
+
+
+def test_choice_errors_are_in_spanish(app, auth, client, dovecot):
+    auth.create()
+    auth.login()
+    html = post(client, "/accounts/new", imap_form(dovecot, imap_security="tls13")).get_data(
+        as_text=True
+    )
+    assert "Elija una de las opciones de la lista." in html and "Not a valid" not in html
+    assert 'href="#imap_security"' in html
+    assert accounts(app) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/etc/passwd", "La ruta debe estar dentro de la carpeta de buzones del servidor"),
+        ("../otra", "La ruta debe estar dentro de la carpeta de buzones del servidor"),
+        ("no-existe", "No existe «no-existe» en la carpeta de buzones del servidor"),
+        ("x" * 300, "en la carpeta de buzones del servidor"),
+        ("a\x00b", "La ruta debe estar dentro de la carpeta de buzones del servidor"),
+    ],
+)
+def test_local_paths_are_confined_without_revealing_the_root(app, auth, client, path, message):
+    auth.create()
+    auth.login()
+    html = post(client, "/accounts/new", local_form(source_kind="mbox", local_path=path))
+    page = html.get_data(as_text=True)
+    assert message in page and "(LOCAL_MAILBOX_ROOT)" in page
+    assert app.config["LOCAL_MAILBOX_ROOT"] not in page
+    assert accounts(app) == []
+
+
+def test_local_path_must_have_the_chosen_shape(app, auth, client, tmp_path):
+    write_maildir(tmp_path / "bancos", [])
+    auth.create()
+    auth.login()
+    page = post(client, "/accounts/new", local_form(source_kind="mbox", local_path="bancos"))
+    assert "Esa ruta es una carpeta" in page.get_data(as_text=True)
+    assert accounts(app) == []
+
+
+def probe_fragment(client, form, path="/accounts/test"):
+    response = post(client, path, form)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_probar_conexion_names_the_fields_to_fix(auth, client, dovecot):
+    auth.create()
+    auth.login()
+    html = probe_fragment(client, imap_form(dovecot, imap_host="", imap_user=""))
+    assert 'data-result="error"' in html and "Revise estos campos antes de probar" in html
+    assert 'href="#imap_host"' in html and 'href="#imap_user"' in html
+    assert "Servidor IMAP" in html and "Usuario" in html
+
+
+def test_probar_conexion_rejects_a_255_character_host_in_spanish(auth, client, dovecot):
+    auth.create()
+    auth.login()
+    html = probe_fragment(client, imap_form(dovecot, imap_host="a" * 255))
+    assert 'data-result="error"' in html and 'href="#imap_host"' in html
+    assert "63 caracteres" in html
+
+
+def test_an_overlong_host_label_is_a_mailbox_error():
+    # Accounts added from the command line skip the form: the connection reports it too.
+    account = EmailAccount(source_kind="imap", imap_host="a" * 64 + ".cr", imap_port=993,
+                           imap_security="ssl", imap_user="ana", folder="INBOX")
+    with pytest.raises(MailboxError, match="no es un nombre de servidor válido"):
+        probe(account, "clave")
+
+
+def test_probar_conexion_says_the_server_did_not_answer_in_time(app, auth, client, dovecot):
+    app.config["PROBE_TIMEOUT"] = 1
+    auth.create()
+    auth.login()
+    with socket.socket() as listener:  # accepts connections but never greets
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        form = imap_form(dovecot, imap_port=str(listener.getsockname()[1]))
+        html = probe_fragment(client, form)
+    assert "no respondió en 1 segundo; revise el servidor y el puerto" in html
+
+
+def test_probar_conexion_answers_a_message_on_an_unexpected_error(app, auth, client, dovecot,
+                                                                  imap_user):
+    auth.create()
+    auth.login()
+    add_account(client, dovecot, user=imap_user)
+    # The keys changed since the password was stored: decrypting it fails.
+    app.config["ENCRYPTION_KEYS"] = [Fernet.generate_key().decode()]
+    html = probe_fragment(client, imap_form(dovecot, user=imap_user, imap_password=""),
+                          path="/accounts/1/test")
+    assert 'data-result="error"' in html and "error inesperado" in html
+
+
+def test_probar_conexion_counts_a_local_maildir(auth, client, tmp_path):
+    write_maildir(tmp_path / "bancos", generate_notifications(3, seed=2))
+    auth.create()
+    auth.login()
+    html = probe_fragment(client, local_form(source_kind="maildir", local_path="bancos"))
+    assert 'data-result="ok"' in html and "3 correos" in html

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from helpers import csrf_token
 
@@ -6,7 +8,7 @@ from expense_sync.models import User
 
 # Read by scripts, not people: anonymous callers get 401 rather than a login page.
 MACHINE_ENDPOINTS = {"sync.stream", "sync.status_json", "metrics"}
-PUBLIC = {"auth.login", "auth.register", "static", "health.healthz", "home"}
+PUBLIC = {"auth.login", "auth.register", "static", "health.healthz", "home", "favicon"}
 
 
 def test_register_logs_in_and_hashes_password(app, client):
@@ -29,19 +31,57 @@ def test_register_logs_in_and_hashes_password(app, client):
         assert "una-clave-larga" not in user.password_hash
 
 
-def test_register_rejects_duplicate_and_short_password(auth, client):
+def register(client, password, confirm=None, email="nuevo@example.cr"):
+    confirm = password if confirm is None else confirm
+    data = {"email": email, "password": password, "confirm": confirm}
+    return client.post("/register", data=data | {"csrf_token": csrf_token(client, "/register")})
+
+
+def field_error(html, name):
+    match = re.search(rf'id="{name}-error">([^<]*)<', html)
+    return match and match.group(1)
+
+
+def test_register_rejects_duplicate_email(auth, client):
     auth.create()
-    token = csrf_token(client, "/register")
-    html = client.post(
-        "/register",
-        data={
-            "email": "ana@example.cr",
-            "password": "corta",
-            "confirm": "corta",
-            "csrf_token": token,
-        },
-    ).get_data(as_text=True)
-    assert "Use al menos 10 caracteres." in html
+    html = register(client, "una-clave-larga", email="ana@example.cr").get_data(as_text=True)
+    assert field_error(html, "email") == "Ya existe una cuenta con ese correo."
+
+
+def test_short_password_error_is_not_the_hint(client):
+    hint = re.search(r'id="password-help">([^<]*)<', client.get("/register").get_data(as_text=True))
+    html = register(client, "corta").get_data(as_text=True)
+    error = field_error(html, "password")
+    assert error == "La contraseña es demasiado corta: tiene 5 caracteres y necesita al menos 10."
+    assert hint and hint.group(1) not in error and error not in hint.group(1)
+    assert field_error(html, "confirm") is None
+
+
+def test_a_pasted_overlong_password_says_it_is_too_long(app, client):
+    page = client.get("/register").get_data(as_text=True)
+    # A maxlength would cut the paste in the password box only, and then "no coinciden".
+    assert not re.search(r'<input[^>]*id="(password|confirm)"[^>]*maxlength', page)
+    html = register(client, "x" * 1500).get_data(as_text=True)
+    assert field_error(html, "password") == (
+        "La contraseña es demasiado larga: use como máximo 1024 caracteres.")
+    assert field_error(html, "confirm") is None
+    with app.app_context():
+        assert db.session.execute(db.select(User)).first() is None
+
+
+def test_mismatched_confirmation_is_reported_on_it(client):
+    html = register(client, "una-clave-larga", confirm="otra-clave-larga").get_data(as_text=True)
+    assert field_error(html, "confirm") == (
+        "Las contraseñas no coinciden: escriba la misma dos veces.")
+
+
+def test_favicon_and_skip_link_are_on_every_page(auth, client):
+    html = client.get("/login").get_data(as_text=True)
+    assert 'rel="icon" href="/static/favicon.svg"' in html
+    assert 'href="#contenido"' in html and '<main id="contenido"' in html
+    assert client.get("/static/favicon.svg").status_code == 200
+    assert client.get("/favicon.ico").headers["Location"].endswith("/static/favicon.ico")
+    assert client.get("/static/favicon.ico").data.startswith(b"\x00\x00\x01\x00")
 
 
 def test_login_and_wrong_password(auth, client):

@@ -136,7 +136,7 @@ def test_silent_server_times_out_as_a_transient_network_error(dovecot, user):
         port = listener.getsockname()[1]
         error = failure(settings(dovecot, user, port=port, timeout=0.3))
     assert (error.kind, error.transient) == ("network", True)
-    assert "no responde" in error.message
+    assert "no respondió en 0,3 segundos" in error.message
 
 
 def test_unknown_folder_is_a_folder_error(dovecot, user):

@@ -135,5 +135,5 @@ def _shutdown(client: IMAPClient, logout: bool = False) -> None:
 def _translated(settings: ImapSettings, stage: Stage) -> Iterator[None]:
     try:
         yield
-    except (imaplib.IMAP4.error, OSError) as exc:
+    except (imaplib.IMAP4.error, OSError, UnicodeError) as exc:
         raise translate(exc, settings, stage) from exc

@@ -57,7 +57,8 @@ def translate(exc: BaseException, settings: ImapSettings, stage: Stage) -> Mailb
         return MailboxError("tls", message + " o STARTTLS con el 143.")
     if isinstance(exc, TimeoutError):
         if stage == "connect":
-            message = f"No se pudo conectar a {where}: el servidor no responde."
+            message = (f"El servidor {where} no respondió en {_seconds(settings.timeout)}; "
+                       "revise el servidor y el puerto.")
         else:
             message = f"El servidor {where} dejó de responder."
         return MailboxError("network", message, transient=True)
@@ -65,6 +66,16 @@ def translate(exc: BaseException, settings: ImapSettings, stage: Stage) -> Mailb
         message = f"No se pudo conectar a {where}: el servidor rechazó la conexión."
         return MailboxError("network", message + " Revise el servidor y el puerto.",
                             unreachable=True)
+    if isinstance(exc, UnicodeError):
+        if stage == "connect":  # the IDNA codec refuses labels over 63 characters
+            shown = host if len(host) <= 60 else host[:60] + "…"
+            message = f"«{shown}» no es un nombre de servidor válido. Revise el nombre."
+            return MailboxError("network", message)
+        if stage == "login":  # imaplib sends LOGIN arguments as ASCII
+            message = (f"No se puede iniciar sesión en {host} con tildes, eñes u otros "
+                       "caracteres especiales en el usuario o la contraseña.")
+            return MailboxError("authentication", message)
+        return MailboxError("server", f"El servidor {host} respondió con texto ilegible.")
     if isinstance(exc, socket.gaierror):
         if exc.errno == socket.EAI_AGAIN:  # the resolver failed, not the name
             message = f"No se pudo resolver «{host}» (falla temporal de DNS)."
@@ -74,6 +85,11 @@ def translate(exc: BaseException, settings: ImapSettings, stage: Stage) -> Mailb
     if stage == "connect":
         return MailboxError("network", f"No se pudo conectar a {where}.", transient=True)
     return MailboxError("network", dropped, transient=True)
+
+
+def _seconds(timeout: float) -> str:
+    shown = f"{timeout:g}".replace(".", ",")
+    return f"{shown} segundo" if timeout == 1 else f"{shown} segundos"
 
 
 def server_text(exc: BaseException, password: str) -> str:

@@ -110,13 +110,19 @@ class LocalSource:
             # the modern parser rejects is still matched on its raw text.
             return str(BytesHeaderParser().parsebytes(headers)["From"] or "")
 
+    @property
+    def shown(self) -> str:
+        # Messages reach the browser: they name the mailbox, never the server's directories.
+        return self.path.name or str(self.path)
+
     def _error(self, exc: BaseException) -> MailboxError:
         if isinstance(exc, PermissionError):
-            message = f"No hay permiso para leer el {self.noun} «{self.path}»."
+            message = f"No hay permiso para leer el {self.noun} «{self.shown}»."
         elif isinstance(exc, FileNotFoundError | mailbox.NoSuchMailboxError):
-            message = f"No se encontró el {self.noun} «{self.path}». Revise la ruta."
+            message = f"No se encontró el {self.noun} «{self.shown}». Revise la ruta."
         else:
-            message = f"No se pudo leer el {self.noun} «{self.path}»: {exc}"
+            message = (f"No se pudo leer el {self.noun} «{self.shown}». Revise que sea un "
+                       f"{self.noun} válido.")
         return MailboxError("folder", message)
 
 
@@ -125,7 +131,7 @@ class MboxSource(LocalSource):
 
     def _open_mailbox(self) -> tuple[mailbox.Mailbox, list[Key]]:
         if self.path.is_dir():
-            raise MailboxError("folder", f"«{self.path}» es una carpeta, no un archivo mbox.")
+            raise MailboxError("folder", f"«{self.shown}» es una carpeta, no un archivo mbox.")
         box = mailbox.mbox(self.path, create=False)
         return box, sorted(box.keys())  # integer keys in file order
 
@@ -137,7 +143,7 @@ class MaildirSource(LocalSource):
         if not (self.path / "cur").is_dir() or not (self.path / "new").is_dir():
             if not self.path.exists():
                 raise FileNotFoundError(self.path)
-            raise MailboxError("folder", f"«{self.path}» no es un Maildir: le faltan cur/ y new/.")
+            raise MailboxError("folder", f"«{self.shown}» no es un Maildir: le faltan cur/ y new/.")
         # factory=None returns raw messages and keeps the mailbox module from parsing them.
         box = mailbox.Maildir(self.path, factory=None, create=False)
         return box, sorted(box.keys(), key=_delivery_order)

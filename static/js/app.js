@@ -16,11 +16,47 @@
       fieldset.disabled = !shown;
     });
   }
+
+  // Each security mode has its usual port; a port the user typed stays as typed.
+  var USUAL_PORTS = { ssl: "993", starttls: "143", none: "143" };
+  function syncPort(select) {
+    var port = document.querySelector("[data-port-input]");
+    if (!port) return;
+    var usual = ["", "993", "143"].indexOf(port.value.trim()) !== -1;
+    if (usual && USUAL_PORTS[select.value]) port.value = USUAL_PORTS[select.value];
+  }
+
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-source-select]")) syncSourceFields(event.target);
+    if (event.target.matches("[data-security-select]")) syncPort(event.target);
   });
+
+  // A link in an error list puts the cursor in its field, not only the scroll position.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-field]");
+    var field = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) return;
+    event.preventDefault();
+    field.focus();
+  });
+
+  // "Probar conexión" lists the fields to fix; mark them as the server marks them on save.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target.id !== "connection-result") return;
+    var form = event.target.closest("form");
+    form.querySelectorAll("[aria-invalid]").forEach(function (field) {
+      field.removeAttribute("aria-invalid");
+    });
+    event.target.querySelectorAll("a[data-field]").forEach(function (link) {
+      var field = form.elements.namedItem(link.getAttribute("data-field"));
+      if (field) field.setAttribute("aria-invalid", "true");
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var select = document.querySelector("[data-source-select]");
     if (select) syncSourceFields(select);
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) summary.focus();
   });
 })();
