@@ -45,8 +45,8 @@ full collection in one of them would show up as a latency spike of the product.
    floor: a redis-py SUBSCRIBE on expense_sync.progress.CHANNEL during the product run, no
    HTTP (--floor-alone: also with nothing else running). CPU of every process while
    publishing, and the machine's, tell whether other work disturbed the run.
-3. Browser: Chromium (Playwright) on /sync of the running session; Idiomorph.morph wrapped
-   to time each morph plus a forced style+layout (getBoundingClientRect on the widget), and
+3. Browser: Chromium (Playwright) on /sync of the running session; the controller's morph()
+   wrapped to time each morph plus a forced style+layout (getBoundingClientRect on the widget), and
    the controller's whole apply() (+ htmx.process): wall time (performance.now) and the
    main thread's CPU time (user-timing marks in a trace carry it), whatever else the cores
    did; CDP Performance.getMetrics per update as a cross-check.
@@ -1162,8 +1162,9 @@ def census(stack: Stack, data: Data, args) -> None:
 WRAP_JS = """() => {
   window.__morphMs = []; window.__applyMs = [];
   const widget = () => document.getElementById("sync-widget");
-  const original = Idiomorph.morph;
-  Idiomorph.morph = function (...args) {
+  const controller = window.syncWidget;
+  const original = controller.morph;  // the widget's morph: one call per update
+  controller.morph = function (...args) {
     performance.mark("bench-morph-start");
     const t0 = performance.now();
     const result = original.apply(this, args);
@@ -1172,7 +1173,6 @@ WRAP_JS = """() => {
     performance.mark("bench-morph-end");
     return result;
   };
-  const controller = window.syncWidget;
   const apply = controller.apply;
   controller.apply = function (html) {
     performance.mark("bench-apply-start");

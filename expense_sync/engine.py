@@ -1,13 +1,15 @@
 """Syncing one account: scan, fetch in batches, parse, store with the checkpoint, report.
 
-Transient network failures are retried with backoff (1 s, 2 s, 4 s), each retry announced;
-the fourth failure, or any failure that retrying cannot fix, fails the account. A server
-that refuses connections after this account reached it is restarting, not misconfigured.
+Transient failures (network, a throttling server) are retried with backoff (1 s, 2 s, 4 s,
+or the delay the server asks for, up to 30 s), each retry announced; the fourth failure, or
+any failure that retrying cannot fix, fails the account. A server that refuses connections
+after this account reached it is restarting, not misconfigured.
 Redis only carries progress: while it is away the job waits for it and goes on, and the
 database checkpoint stays the truth.
 """
 
 import logging
+import math
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +31,7 @@ from tenacity import (
 from . import metrics
 from .extensions import db, get_redis
 from .ingest import message_key, store_batch
-from .mailboxes import MailboxError
+from .mailboxes import MailboxError, Scan
 from .models import EmailAccount, SyncSession, SyncSessionAccount, now_utc
 from .parsing import PARSER_VERSION, Outcome, bank_sender_domains, parse_message
 from .parsing.model import PARSER_ERROR, unparsed
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 MAX_ATTEMPTS = 4
+MAX_SUGGESTED_WAIT = 30    # seconds; a provider asking for minutes still gets our three tries
 MAX_UIDVALIDITY_CHANGES = 5
 LOCK_TIMEOUT = 30          # seconds; refreshed every batch, so a dead job's lock expires
 LOCK_WAIT = 30             # a resumed job waits this long for a pausing one to let go
@@ -108,21 +111,30 @@ def wait_for_redis(call, *args, **kwargs):
     )(call, *args, **kwargs)
 
 
+_backoff = wait_exponential(multiplier=1, max=4)
+
+
+def _wait(state: RetryCallState) -> float:
+    # A throttling server may say how long to back off: honoured, within MAX_SUGGESTED_WAIT.
+    suggested = getattr(state.outcome.exception(), "retry_after", None)
+    return min(suggested, MAX_SUGGESTED_WAIT) if suggested else _backoff(state)
+
+
 def _retrying(on_retry=None) -> Retrying:
     return Retrying(
-        stop=stop_after_attempt(MAX_ATTEMPTS), wait=wait_exponential(multiplier=1, max=4),
+        stop=stop_after_attempt(MAX_ATTEMPTS), wait=_wait,
         retry=retry_if_exception(_transient), before_sleep=on_retry, reraise=True,
     )
 
 
-def count_account(account: EmailAccount) -> int:
-    """How many candidate emails a sync of this account will read."""
+def count_account(account: EmailAccount) -> Scan:
+    """The candidate emails a sync of this account will read (len(scan.uids) of them)."""
     try:
         for attempt in _retrying():
             with attempt, open_account(account) as source:
                 scan = source.scan(account.uidvalidity, checkpoint(account),
                                    senders_for(account))
-        return len(scan.uids)
+        return scan
     except MailboxError as exc:
         raise _failure(exc) from exc
 
@@ -203,7 +215,7 @@ class AccountSync:
     def _sync(self) -> str:
         row, account = self.row, self.account
         with self._opened() as source:
-            scan = source.scan(account.uidvalidity, checkpoint(account), senders_for(account))
+            scan = self._scan(source)
             self._checkpoint_scan(scan)
             for start in range(0, len(scan.uids), BATCH_SIZE):
                 chunk = scan.uids[start:start + BATCH_SIZE]
@@ -225,6 +237,26 @@ class AccountSync:
         db.session.commit()
         self._report("state")
         return "completed"
+
+    def _scan(self, source) -> Scan:
+        """What counting found, with any mail newer than it, if the checkpoint has not moved
+        since (a first run); else a scan of its own."""
+        account, senders = self.account, senders_for(self.account)
+        start = (account.uidvalidity, checkpoint(account))
+        try:
+            kept = self.progress.take_scan(self.token, account.id)
+        except REDIS_DOWN:
+            kept = None
+        if kept is not None and tuple(kept["start"]) == start:
+            uids = kept["uids"]
+            if uids:
+                since = uids[-1]
+            else:  # nothing found: from where counting started (the start, after a reset)
+                since = 0 if kept["reset"] else start[1]
+            newer = source.scan(kept["uidvalidity"], since, senders)
+            if not newer.reset:  # the folder kept its identity since it was counted
+                return Scan(kept["uidvalidity"], uids + newer.uids, kept["reset"])
+        return source.scan(*start, senders)
 
     def _checkpoint_scan(self, scan) -> None:
         row, account = self.row, self.account
@@ -300,7 +332,7 @@ class AccountSync:
     def _announce_retry(self, state: RetryCallState) -> None:
         db.session.rollback()
         exc = state.outcome.exception()
-        delay = int(state.next_action.sleep) if state.next_action else 0
+        delay = math.ceil(state.next_action.sleep) if state.next_action else 0
         message = (f"{self.account.bank_name}: {exc.message} Reintento "
                    f"{state.attempt_number} de {MAX_ATTEMPTS - 1} en {delay} s.")
         log.warning("retrying account %s: %s", self.account.id, exc.kind)

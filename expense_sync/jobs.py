@@ -30,6 +30,7 @@ from .engine import (
     AccountSync,
     SyncFailure,
     account_fields,
+    checkpoint,
     count_account,
     seed_progress,
 )
@@ -109,22 +110,31 @@ def progress() -> Progress:
 
 
 def announce(session: SyncSession, *rows: SyncSessionAccount, kind: str = "state",
-             message: str | None = None) -> None:
-    """Tell the widgets what the database now says; with Redis away, the watchdog will."""
+             message: str | None = None, counting: bool | None = None) -> None:
+    """Tell the widgets what the database now says; with Redis away, the watchdog will.
+
+    `counting` marks the start (True) and end (False) of counting the accounts' mail; while
+    it lasts, the rows given are the accounts just counted.
+    """
+    status_fields = {} if counting is None else {"counting": "1" if counting else ""}
     try:
-        _tell(session, rows, kind, message)
+        _tell(session, rows, kind, message, counted=bool(counting), **status_fields)
     except RedisError as exc:
         log.warning("sync session %s: progress not announced (%s)", session.id, exc)
 
 
-def _tell(session: SyncSession, rows, kind: str, message: str | None, **status_fields) -> None:
+def _tell(session: SyncSession, rows, kind: str, message: str | None, counted: bool = False,
+          **status_fields) -> None:
     """Write the session's status (read again after its commit) and rows, then publish."""
     progress = Progress(get_redis())
     if not progress.exists(session.token):
         seed_progress(session)
     progress.set_status(session.token, session.status, **status_fields)
     for row in rows:
-        progress.update_account(session.token, row.email_account_id, **account_fields(row))
+        fields = account_fields(row)
+        if counted:
+            fields["counted"] = 1
+        progress.update_account(session.token, row.email_account_id, **fields)
     progress.publish(session.token, kind, force=True, message=message)
 
 
@@ -145,10 +155,15 @@ def start_sync(session_id: int) -> None:
     session.status = "running"
     session.started_at = now_utc()
     db.session.commit()
-    announce(session)
+    # Each account's total goes out as soon as it is known: counting a large mailbox takes
+    # seconds, and the widget says which accounts are counted meanwhile.
+    announce(session, counting=True)
     for row in session.accounts:
         try:
-            row.total_emails = count_account(row.email_account)
+            account = row.email_account
+            scan = count_account(account)
+            row.total_emails = len(scan.uids)
+            keep_scan(session, account, scan)
         except SyncFailure as failure:
             fail_row(row, failure.kind, failure.message)
         except Exception as exc:
@@ -158,12 +173,23 @@ def start_sync(session_id: int) -> None:
             log.exception("counting account %s failed", row.email_account_id)
             fail_row(row, "server", INTERNAL_ERROR)
         db.session.commit()
-        announce(session, row)
+        announce(session, row, counting=True)
+    announce(session, counting=False)
     pending = [row for row in session.accounts if row.status == "pending"]
     for row in pending:
         enqueue(sync_account, session, row.id)
     if not pending:
         finalize(session)
+
+
+def keep_scan(session: SyncSession, account, scan) -> None:
+    """Hand the count's scan to the account's job; without Redis the job scans again."""
+    try:
+        progress().keep_scan(session.token, account.id,
+                             start=(account.uidvalidity, checkpoint(account)),
+                             uidvalidity=scan.uidvalidity, uids=scan.uids, reset=scan.reset)
+    except RedisError:
+        pass
 
 
 @says_why_it_retries

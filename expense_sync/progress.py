@@ -29,7 +29,9 @@ BROADCAST_AFTER = 5.0          # seconds
 MIN_INTERVAL = 1.0             # seconds between two progress broadcasts of a session
 
 ACCOUNT_FIELDS = ("status", "total", "processed", "detected", "errors", "error_kind",
-                  "error_message", "bank")
+                  "error_message", "bank", "counted")
+# Session fields besides the status: "counting" is "1" while the accounts' mail is counted,
+# "finished_at" (epoch ms) is set once the session ended.
 
 
 def session_key(token: str) -> str:
@@ -46,6 +48,10 @@ def samples_key(token: str) -> str:
 
 def events_key(token: str) -> str:
     return f"es:sync:{token}:events"
+
+
+def scan_key(token: str, account_id: int) -> str:
+    return f"es:sync:{token}:scan:{account_id}"
 
 
 def account_lock_key(row_id: int) -> str:
@@ -123,8 +129,27 @@ class Progress:
         pipe.expire(samples_key(token), EXPIRE_WHILE_ACTIVE)
         pipe.execute()
 
+    def keep_scan(self, token: str, account_id: int, *, start: tuple[int | None, int],
+                  uidvalidity: int, uids: list[int], reset: bool) -> None:
+        """Keep what counting found from checkpoint `start` (uidvalidity, last UID), so the
+        account's job need not scan the folder again (seconds for a large local one)."""
+        value = json.dumps({"start": list(start), "uidvalidity": uidvalidity, "uids": uids,
+                            "reset": reset})
+        self.redis.set(scan_key(token, account_id), value, ex=EXPIRE_WHILE_ACTIVE)
+
+    def take_scan(self, token: str, account_id: int) -> dict | None:
+        """What keep_scan kept, once: a job run again after a kill scans for itself."""
+        value = self.redis.getdel(scan_key(token, account_id))
+        return json.loads(value) if value else None
+
     def set_status(self, token: str, status: str, **extra) -> None:
         self.redis.hset(session_key(token), mapping={"status": status, **extra})
+
+    def forget(self, token: str) -> None:
+        """Delete every key of a session now (its owner deleted their account)."""
+        keys = list(self.redis.scan_iter(f"es:sync:{token}*", count=100))
+        if keys:
+            self.redis.delete(*keys)
 
     def finish(self, token: str) -> None:
         """Let the keys of an ended session expire; the database keeps the record."""
@@ -195,7 +220,9 @@ class Progress:
                     zip(ids, rows, strict=True)]
         state = build_state(session.get("status", "pending"), accounts,
                             started_at_ms=int(session.get("started_at") or 0),
-                            samples=[s.decode() for s in samples])
+                            samples=[s.decode() for s in samples],
+                            counting=session.get("counting") == "1",
+                            finished_at_ms=int(session.get("finished_at") or 0) or None)
         state["published_at"] = int(session.get("published_at") or 0) or None
         return state
 
@@ -212,10 +239,16 @@ class Progress:
 
 
 def build_state(status: str, accounts: list[dict], *, started_at_ms: int = 0,
-                samples: list[str] = (), now: float | None = None) -> dict:
-    """Aggregate account figures into the session state (also used from the database)."""
+                samples: list[str] = (), now: float | None = None, counting: bool = False,
+                finished_at_ms: int | None = None) -> dict:
+    """Aggregate account figures into the session state (also used from the database).
+
+    While `counting`, the state's "counting" says how many accounts' mail is counted so far
+    ("done") of how many ("total"): until then the bar's total is not known.
+    """
     processed = sum(a["processed_emails"] for a in accounts)
     total = sum(a["total_emails"] for a in accounts)
+    counted = sum(1 for a in accounts if a.get("counted") or a.get("status") != "pending")
     return {
         "status": status,
         "progress_percentage": percentage(processed, total, status),
@@ -226,6 +259,9 @@ def build_state(status: str, accounts: list[dict], *, started_at_ms: int = 0,
         "time_remaining_seconds": time_remaining(
             processed, total, started_at_ms / 1000 if started_at_ms else None, samples,
             now=now) if status == "running" else None,
+        "failed_accounts": sum(1 for a in accounts if a.get("status") == "failed"),
+        "counting": {"done": counted, "total": len(accounts)} if counting else None,
+        "finished_at": finished_at_ms,
         "accounts": accounts,
         "published_at": None,
     }
@@ -285,6 +321,7 @@ def account_state(account_id: int, row: dict) -> dict:
         "error_count": int(row.get("errors") or 0),
         "error_kind": row.get("error_kind") or None,
         "error_message": row.get("error_message") or None,
+        "counted": bool(row.get("counted")),
     }
 
 

@@ -1,8 +1,18 @@
-"""The progress contract's pure parts: percentages and the time-remaining estimate."""
+"""The progress contract: percentages, the time-remaining estimate, and what counting
+publishes (real Redis, the real job and the widget it feeds)."""
+
+import json
+import re
 
 import pytest
 
-from expense_sync.progress import build_state, percentage, time_remaining
+from expense_sync.auth import create_user
+from expense_sync.demo import generate_notifications, write_maildir
+from expense_sync.extensions import db, get_redis
+from expense_sync.jobs import seed_progress, start_sync
+from expense_sync.models import EmailAccount, User
+from expense_sync.progress import Progress, build_state, events_key, percentage, time_remaining
+from expense_sync.sync import control
 
 
 @pytest.mark.parametrize("processed, total, status, expected", [
@@ -43,3 +53,95 @@ def test_state_adds_accounts_and_estimates_only_while_running():
     assert (state["detected_expenses"], state["error_count"]) == (370, 1)
     assert state["time_remaining_seconds"] == round(550 / (450 / 60))
     assert build_state("paused", accounts, started_at_ms=1_000)["time_remaining_seconds"] is None
+
+
+def test_counting_publishes_each_accounts_total_as_soon_as_it_is_known(app, tmp_path):
+    """start_sync counts account after account; every count goes out before the next one."""
+    with app.app_context():
+        user = create_user("ana@example.cr", "x" * 12)
+        for n, size in enumerate((3, 5)):
+            maildir = tmp_path / f"box{n}"
+            write_maildir(maildir, generate_notifications(size, seed=n, to_address=user.email))
+            db.session.add(EmailAccount(user=user, bank="bac", address=user.email,
+                                        source_kind="maildir", local_path=str(maildir)))
+        db.session.commit()
+        session = control.start(user)
+        start_sync(session.id)
+        events = [json.loads(fields[b"data"])["state"] for _, fields in
+                  get_redis().xrange(events_key(session.token))]
+    counting = [(e["counting"], [(a["counted"], a["total_emails"]) for a in e["accounts"]])
+                for e in events if e["status"] == "running"]
+    assert counting[0] == ({"done": 0, "total": 2}, [(False, 0), (False, 0)])
+    assert ({"done": 1, "total": 2}, [(True, 3), (False, 0)]) in counting
+    assert ({"done": 2, "total": 2}, [(True, 3), (True, 5)]) in counting
+    assert counting[-1][0] is None  # counted: the widget says the sync is in progress
+
+
+def test_the_widget_says_which_accounts_are_still_being_counted(app, auth, client, tmp_path):
+    auth.create()
+    auth.login()
+    with app.app_context():
+        user = db.session.execute(db.select(User)).scalar_one()
+        accounts = [EmailAccount(user_id=user.id, bank=bank, address=f"{bank}@x.cr",
+                                 source_kind="maildir", local_path=str(tmp_path))
+                    for bank in ("bac", "promerica", "davibank")]
+        db.session.add_all(accounts)
+        db.session.commit()
+        session = control.start(user)
+        token, first = session.token, accounts[0].id
+        progress = Progress(get_redis())
+        seed_progress(session)
+        progress.set_status(token, "running", counting="1")
+        progress.update_account(token, first, counted=1, total=12059)
+    html = client.get(f"/sync_sessions/{token}/status").get_data(as_text=True)
+    seen = re.sub(r"[ \n]+", " ", re.sub(r"<[^>]+>", " ", html))  # not NBSP
+    assert "Contando correos… 1/3 cuentas" in seen
+    assert seen.count("Contando correos…") == 3  # the status line and two accounts
+    assert "0 / 12\N{NO-BREAK SPACE}059" in seen
+    assert 'aria-valuetext="Contando correos"' in html
+    with app.app_context():
+        Progress(get_redis()).set_status(token, "running", counting="")
+    html = client.get(f"/sync_sessions/{token}/status").get_data(as_text=True)
+    assert "Contando" not in html and "Sincronización en progreso" in html
+    assert 'aria-valuetext="0 % · 0 de 12\N{NO-BREAK SPACE}059 correos"' in html
+    assert 'id="sync-status-text" role="status" aria-live="polite"' in html
+
+
+def test_failed_accounts_are_counted_apart_from_unreadable_mail():
+    accounts = [{"status": "failed", "processed_emails": 0, "total_emails": 0,
+                 "detected_expenses": 0, "error_count": 0},
+                {"status": "completed", "processed_emails": 5, "total_emails": 5,
+                 "detected_expenses": 3, "error_count": 2}]
+    state = build_state("failed", accounts)
+    assert (state["error_count"], state["failed_accounts"], state["counting"]) == (2, 1, None)
+
+
+def test_the_job_reads_what_counting_found_and_the_mail_that_came_since(app, tmp_path):
+    from expense_sync.mailboxes import open_source
+    from expense_sync.parsing import bank_sender_domains
+    from expense_sync.workers import make_worker, redis_connection
+
+    with app.app_context():
+        user = create_user("ana@example.cr", "x" * 12)
+        maildir = tmp_path / "box"
+        write_maildir(maildir, generate_notifications(6, seed=1, to_address=user.email))
+        db.session.add(EmailAccount(user=user, bank="bac", address=user.email,
+                                    source_kind="maildir", local_path=str(maildir)))
+        db.session.commit()
+        session = control.start(user)
+        start_sync(session.id)
+        counted = db.session.get(type(session), session.id).accounts[0].total_emails
+        # Mail that arrives between counting and the account's job is read too.
+        later = list(generate_notifications(4, seed=2, to_address=user.email))
+        write_maildir(maildir, later)
+        write_maildir(tmp_path / "later", later)
+        with open_source("maildir", path=str(tmp_path / "later")) as source:
+            arrived = len(source.scan(None, 0, [*bank_sender_domains(), user.email]).uids)
+        make_worker(app, redis_connection(app.config["REDIS_URL"])).work(burst=True)
+        db.session.expire_all()
+        done = db.session.get(type(session), session.id)
+        assert done.status == "completed"
+        assert counted == 6 and arrived > 0
+        assert done.processed_emails == counted + arrived == done.total_emails
+        kept = Progress(get_redis()).take_scan(done.token, done.accounts[0].email_account_id)
+        assert kept is None  # the job took what counting kept

@@ -373,3 +373,17 @@ def test_a_stream_closed_before_its_first_write_still_unsubscribes(app, client, 
     assert response.status_code == 200 and running in hub._topics
     response.close()  # e.g. the client went away before the server wrote anything
     assert running not in hub._topics
+
+
+def test_a_sync_that_ends_live_says_when_it_ended(app, client, running):
+    """The stream opened while it ran; its final frame still says "Terminó hace…"."""
+    from expense_sync.progress import now_ms
+
+    stream_events = events(open_stream(client, running))
+    assert "Terminó" not in next(stream_events)[2]
+    with app.app_context():
+        Progress(get_redis()).set_status(running, "completed", finished_at=now_ms())
+    publish(app, running, processed=100, status="completed")
+    final = next(e for e in stream_events if e[0] != "comment")
+    assert data_attr(final[2], "status") == "completed"
+    assert "Terminó hace" in final[2]

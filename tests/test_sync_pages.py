@@ -1,5 +1,7 @@
 """History and details pages, and starting a sync from the page."""
 
+import re
+
 from helpers import csrf_token
 
 from expense_sync.extensions import db
@@ -71,7 +73,58 @@ def test_widget_shows_last_completed_sync_when_idle(app, auth, client):
         session.finished_at = now_utc()
         db.session.commit()
     html = client.get("/sync").get_data(as_text=True)
-    assert "Sincronizar Todas las Cuentas" in html and "Ver Historial" in html
+    assert "Sincronizar todas las cuentas" in html and "Ver historial" in html
+    assert "Terminó hace" in html
+    for title_case in ("Sincronizar Todas", "Ver Historial", "Sincronización de Correos"):
+        assert title_case not in html
+
+
+def test_first_visit_speaks_usted_and_shows_no_check_mark(auth, client):
+    auth.create()
+    auth.login()
+    widget = client.get("/sync").get_data(as_text=True)
+    assert "Inicie su primera sincronización" in widget and "Comienza" not in widget
+    assert 'd="M5 13l4 4L19 7"' not in widget  # the ✓ says done; nothing was done yet
+
+
+def test_details_name_failed_accounts_and_say_legacy_reasons_in_spanish(app, auth, client):
+    auth.create()
+    auth.login()
+    token = finished_session(app)
+    with app.app_context():
+        session = db.session.execute(db.select(SyncSession)).scalar_one()
+        db.session.add(UnreadableEmail(user_id=session.user_id,
+                                       email_account_id=session.accounts[0].email_account_id,
+                                       sync_session_id=session.id, message_key="<old@x>",
+                                       reason="unrecognised notification format"))
+        db.session.commit()
+    detail = client.get(f"/sync_sessions/{token}").get_data(as_text=True)
+    assert "Formato de notificación no reconocido" in detail
+    assert "unrecognised" not in detail
+    assert "1 cuenta falló" in detail
+    widget = text(client.get(f"/sync_sessions/{token}/status").get_data(as_text=True))
+    assert "1 error · 1 cuenta falló" in widget
+
+
+def test_counts_have_thousands_separators(app, auth, client):
+    auth.create()
+    auth.login()
+    token = finished_session(app, status="completed")
+    with app.app_context():
+        session = db.session.execute(db.select(SyncSession)).scalar_one()
+        session.processed_emails = session.total_emails = 12059
+        session.detected_expenses = 10423
+        row = session.accounts[0]
+        row.processed_emails = row.total_emails = 12059
+        row.detected_expenses = 10423
+        db.session.commit()
+    nbsp = "\N{NO-BREAK SPACE}"
+    for path in ("", "/status"):
+        html = client.get(f"/sync_sessions/{token}{path}").get_data(as_text=True)
+        assert f"12{nbsp}059" in html and f"10{nbsp}423" in html, path
+        assert "12059" not in html.replace('data-processed="12059"', "").replace(
+            'data-total="12059"', ""), path
+    assert f"12{nbsp}059/12{nbsp}059" in client.get("/sync_sessions").get_data(as_text=True)
 
 
 def test_start_without_accounts_asks_for_one(auth, client):
@@ -123,6 +176,11 @@ def test_with_redis_down_pages_answer_in_spanish_and_nobody_is_locked_out(app):
                             follow_redirects=True)
         assert start.status_code == 200
         assert "el servicio de tareas no responde" in start.get_data(as_text=True)
+
+
+def text(html: str) -> str:
+    """What a reader sees of some HTML: no tags, runs of white space as one space."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
 def db_token(app) -> str:

@@ -112,5 +112,7 @@ def database_state(session: SyncSession) -> dict:
     accounts = [account_state(row.email_account_id, account_fields(row))
                 for row in session.accounts]
     started = session.started_at or session.created_at
+    finished = session.finished_at
     return build_state(session.status, accounts,
-                       started_at_ms=int(started.timestamp() * 1000))
+                       started_at_ms=int(started.timestamp() * 1000),
+                       finished_at_ms=int(finished.timestamp() * 1000) if finished else None)

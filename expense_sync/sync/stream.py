@@ -3,6 +3,7 @@
 import logging
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
@@ -132,7 +133,13 @@ class WidgetFeed:
         }
 
     def frame(self, event_id: str, payload: dict) -> bytes:
-        html = self.template.render(state=payload["state"], **self.context)
+        state = payload["state"]
+        context = self.context
+        if state.get("finished_at"):  # ended after this stream opened: "Terminó hace…"
+            finished = datetime.fromtimestamp(state["finished_at"] / 1000, UTC)
+            context = {**context, "sync_session": SimpleNamespace(token=self.token,
+                                                                  finished_at=finished)}
+        html = self.template.render(state=state, **context)
         # Indentation is a third of the fragment and means nothing to the browser: every
         # update goes to every open tab, so it is left out (the line breaks stay).
         data = _LINE_BREAK.sub("\ndata: ", html.strip())

@@ -116,10 +116,10 @@ def detail(token: str):
     """One sync: per-account results, errors, detected expenses and unreadable emails."""
     session = own_session(token)
     expenses = db.session.scalars(
-        db.select(Expense).filter_by(sync_session_id=session.id)
+        db.select(Expense).filter_by(sync_session_id=session.id, deleted_at=None)
         .order_by(Expense.occurred_at.desc()).limit(200)).all()
     unreadable = db.session.scalars(
-        db.select(UnreadableEmail).filter_by(sync_session_id=session.id)
+        db.select(UnreadableEmail).filter_by(sync_session_id=session.id, status="unparsed")
         .order_by(UnreadableEmail.id)).all()
     return render_template("sync/detail.html", sync_session=session,
                            state=control.state(session), expenses=expenses,

@@ -1,7 +1,11 @@
 // Keeps the sync widget live. One tab per browser holds the event stream (a Web Lock decides
 // which) and shares every update with the other tabs (BroadcastChannel), so any number of
 // tabs stay live within HTTP/1.1's six connections per site. Whenever the stream is down,
-// polling the status fragment takes over. All HTML comes rendered from the server.
+// polling the status fragment takes over, and the stream is tried again with backoff for as
+// long as the page is open. All HTML comes rendered from the server.
+//
+// Connection states: live (stream), polling (stream down, polls answer: the widget is still
+// current, so no banner), reconnecting, lost (nothing answered MAX_FAILURES times), offline.
 (function () {
   "use strict";
 
@@ -13,6 +17,37 @@
   var POLL_FAST = 2000;
   var POLL_SLOW = 10000;
   var TERMINAL = ["completed", "failed"];
+
+  var PATCH_DEPTH = 5;              // deep enough to reach one account's count and bar
+
+  function patch(current, next, depth, morphed) {
+    if (current.isEqualNode(next)) return;
+    if (depth > 0 && sameShell(current, next)) {
+      var olds = Array.prototype.slice.call(current.children);
+      var news = Array.prototype.slice.call(next.children);
+      for (var i = 0; i < olds.length; i++) patch(olds[i], news[i], depth - 1, morphed);
+      return;
+    }
+    Idiomorph.morph(current, next, { morphStyle: "outerHTML" });
+    morphed.push(current);   // morphed in place: sameShell matched its tag and id
+  }
+
+  // The same element with the same attributes and text around the same child elements:
+  // whatever differs is inside its children.
+  function sameShell(a, b) {
+    if (a.tagName !== b.tagName || a.attributes.length !== b.attributes.length ||
+        a.childNodes.length !== b.childNodes.length) return false;
+    for (var i = 0; i < a.attributes.length; i++) {
+      if (b.getAttribute(a.attributes[i].name) !== a.attributes[i].value) return false;
+    }
+    for (var j = 0; j < a.childNodes.length; j++) {
+      var x = a.childNodes[j], y = b.childNodes[j];
+      if (x.nodeType !== y.nodeType) return false;
+      if (x.nodeType === Node.ELEMENT_NODE ? x.tagName !== y.tagName || x.id !== y.id
+          : x.nodeValue !== y.nodeValue) return false;
+    }
+    return true;
+  }
 
   function toast(text, kind) {
     var box = document.getElementById("toasts");
@@ -36,6 +71,7 @@
     this.leader = false;
     this.stopped = false;
     this.connection = "idle";
+    this.pollsAnswer = false;   // whether the last poll answered
     this.pollDelay = POLL_FAST;
     this.listeners = [];
     this.channel = "BroadcastChannel" in window ? new BroadcastChannel("sync-" + this.token) : null;
@@ -172,9 +208,26 @@
   WidgetController.prototype.apply = function (html) {
     var widget = this.widget();
     if (!widget) return;
-    Idiomorph.morph(widget, html, { morphStyle: "outerHTML" });
-    htmx.process(this.widget());
+    this.morph(widget, html).forEach(function (element) { htmx.process(element); });
     if (TERMINAL.indexOf(this.status()) !== -1) this.finish();
+  };
+
+  // An update usually changes the bar, the figures and one account. Morphing the whole
+  // fragment (a hundred elements) cost most of an update's time on a busy machine, so only
+  // the parts that differ are morphed; the rest is compared natively and left alone.
+  // Returns the elements it morphed: only they can hold new htmx attributes.
+  WidgetController.prototype.morph = function (widget, html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    var next = template.content.firstElementChild;
+    var morphed = [];
+    if (next && next.id === widget.id) {
+      patch(widget, next, PATCH_DEPTH, morphed);
+    } else {
+      Idiomorph.morph(widget, html, { morphStyle: "outerHTML" });
+      morphed.push(this.widget());
+    }
+    return morphed;
   };
 
   WidgetController.prototype.armSilence = function (ms) {
@@ -198,11 +251,16 @@
     this.abortStream();
     this.failures += 1;
     this.startPolling();
-    if (this.failures >= MAX_FAILURES) { this.setConnection("lost"); return; }
-    this.setConnection("reconnecting");
+    this.setConnection(this.degraded());
     var delay = Math.min(Math.pow(2, this.failures) * 1000 + Math.random() * 1000, MAX_DELAY);
     clearTimeout(this.timers.reconnect);
     this.timers.reconnect = setTimeout(function () { self.connect(); }, delay);
+  };
+
+  // The state while the stream is down: polls that answer keep the widget current.
+  WidgetController.prototype.degraded = function () {
+    if (this.pollsAnswer) return "polling";
+    return this.failures >= MAX_FAILURES ? "lost" : "reconnecting";
   };
 
   WidgetController.prototype.retryNow = function () {
@@ -210,6 +268,7 @@
     clearTimeout(this.timers.reconnect);
     this.setConnection("reconnecting");
     this.connect();
+    this.pollOnce();
   };
 
   WidgetController.prototype.startPolling = function () {
@@ -240,33 +299,53 @@
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.text();
       })
-      .then(function (html) { self.share({ type: "widget", html: html }); })
-      .catch(function () {});
+      .then(function (html) { self.share({ type: "widget", html: html }); self.polled(true); })
+      .catch(function () { self.polled(false); });
+  };
+
+  // A poll that answers after nothing did means the server is back: the stream is tried
+  // at once instead of after its backoff, and the banner goes.
+  WidgetController.prototype.polled = function (answered) {
+    var before = this.pollsAnswer;
+    this.pollsAnswer = answered;
+    if (this.stopped || !this.leader || this.connection === "live") return;
+    if (this.connection === "offline" && !answered) return;
+    if (answered && !before && this.failures > 0) {
+      this.failures = 0;
+      clearTimeout(this.timers.reconnect);
+      this.connect();
+    }
+    if (this.connection !== "idle") this.setConnection(this.degraded());
   };
 
   WidgetController.prototype.setConnection = function (state) {
     if (state === this.connection) return;
     var previous = this.connection;
     this.connection = state;
+    var troubled = ["reconnecting", "lost", "offline"];
     if (state === "live") {
       this.failures = 0;
+      this.pollsAnswer = false;   // no polls while live: the next outage starts unknown
       this.stopPolling();
-      if (previous === "reconnecting" || previous === "lost" || previous === "offline") {
-        toast("Conexión restablecida", "success");
-      }
     } else if (state === "reconnecting" && previous === "live") {
       toast("Se perdió la conexión en vivo; reconectando...", "warning");
     } else if (state === "lost") {
-      toast("Conexión perdida; se actualizará cada pocos segundos", "error");
+      toast("Conexión perdida; se reintentará cada pocos segundos", "error");
     }
+    if ((state === "live" || state === "polling") && troubled.indexOf(previous) !== -1) {
+      toast("Conexión restablecida", "success");
+    }
+    var panel = document.getElementById("sync-panel");
+    if (panel) panel.dataset.connection = state;
     var box = document.getElementById("sync-connection");
     if (!box) return;
     var messages = { reconnecting: "Reconectando...", lost: "Conexión perdida",
                      offline: "Sin conexión" };
     box.hidden = !messages[state];
     box.dataset.state = state;
-    box.className = "mt-2 rounded-lg px-4 py-2 border text-sm " + (state === "lost"
-      ? "bg-rose-50 border-rose-200 text-rose-700" : "bg-amber-50 border-amber-200 text-amber-800");
+    box.className = "sticky top-2 z-10 mb-2 rounded-lg px-4 py-2 border text-sm shadow-sm " +
+      (state === "lost" ? "bg-rose-50 border-rose-200 text-rose-700"
+        : "bg-amber-50 border-amber-200 text-amber-800");
     document.getElementById("sync-connection-message").textContent = messages[state] || "";
     document.getElementById("sync-connection-retry").hidden = state !== "lost";
   };

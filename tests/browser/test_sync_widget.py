@@ -2,6 +2,7 @@
 
 import time
 
+from playwright.sync_api import expect
 from stack import ARTIFACTS, log_in
 
 MESSAGES = 8000
@@ -80,12 +81,82 @@ def test_blocked_stream_falls_back_to_polling(browser, live):
     polls = []
     page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/status") else None)
     log_in(page, live, email)
+    page.evaluate(RECORD_CONNECTION_STATES)
     # Only polls can tell the page the sync runs; it may end between two of them.
     page.click("#sync-start")
-    page.wait_for_selector("#sync-connection:not([hidden])", timeout=15000)
-    assert "Reconectando" in page.inner_text("#sync-connection")
+    page.wait_for_selector("#sync-progress")
     seen = watch_until_done(page)
     assert seen[-1] == 100 and len(polls) >= 2
+    # Reconnecting until the first poll answered; from then on the polls keep the widget
+    # current, so no banner stands in the way and the connection is never called lost.
+    states = page.evaluate("window.__states")
+    assert states[:2] == ["reconnecting", "polling"], states
+    assert "lost" not in states and page.is_hidden("#sync-connection")
+    page.close()
+
+
+RECORD_CONNECTION_STATES = """() => {
+  const box = document.getElementById("sync-connection");
+  window.__states = [];
+  new MutationObserver(() => {
+    if (window.__states[window.__states.length - 1] !== box.dataset.state) {
+      window.__states.push(box.dataset.state);
+    }
+  }).observe(box, {attributes: true, attributeFilter: ["data-state"]});
+}"""
+
+
+def advance_until(page, expression: str, step_ms: int = 2000, limit_ms: int = 120000) -> None:
+    """Move the page's clock on (timers fire at once) until expression holds."""
+    for _ in range(limit_ms // step_ms):
+        if page.evaluate(expression):
+            return
+        page.clock.run_for(step_ms)
+        wait_until(page, "true")  # a round trip: let network results land between steps
+    raise AssertionError(f"not reached in {limit_ms} ms of page time: {expression}")
+
+
+def test_widget_recovers_by_itself_after_a_long_outage(browser, live, dovecot, tmp_path):
+    # Large enough, over IMAP, to still run when the server is back: the outage is long in
+    # the page's clock (its backoff timers are fast-forwarded) and short in real time.
+    email = live.new_user(MESSAGES * 3, imap=dovecot)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.clock.install()
+    log_in(page, live, email)
+    start(page)
+    wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'")
+    page.wait_for_selector("#sync-accounts [data-status=processing]", timeout=30000)
+    live.stop_web()
+    try:
+        # Five failed reconnects (2 + 4 + 8 + 16 s of backoff) and failed polls: lost.
+        advance_until(page, "window.syncWidget.connection === 'lost'")
+        expect(page.locator("#sync-connection-message")).to_have_text("Conexión perdida")
+        expect(page.locator("#sync-connection-retry")).to_be_visible()
+        # Where a phone shows it: above the widget, on screen.
+        expect(page.locator("#sync-connection")).to_be_in_viewport(ratio=1)
+        banner = page.locator("#sync-connection").bounding_box()
+        assert banner["y"] + banner["height"] <= page.locator("#sync-widget").bounding_box()["y"]
+        # And the widget does not pretend all is well.
+        status = page.locator("#sync-status-text")
+        expect(status.get_by_text("Sin conexión; reintentando…")).to_be_visible()
+        expect(status.get_by_text("Sincronización en progreso")).to_be_hidden()
+        expect(page.locator("#sync-pulse")).to_be_hidden()
+        expect(page.locator("#sync-time-remaining")).to_be_hidden()  # an estimate gone stale
+        expect(page.locator("#sync-accounts .animate-spin")).to_have_count(1)
+        expect(page.locator("#sync-accounts .animate-spin")).to_be_hidden()
+        page.screenshot(path=str(tmp_path / "widget-connection-lost.png"))
+    finally:
+        live.start_web()
+    # No click: the next poll that answers brings the stream back, and the banner goes. The
+    # poll is at most 2 s away in the page's clock; from then on its clock runs in real time,
+    # so the new stream's first-byte timeout does not fire before the server could answer.
+    page.clock.run_for(2000)
+    wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'", timeout=30)
+    expect(page.locator("#sync-connection")).to_be_hidden()
+    status = page.locator("#sync-status-text")
+    expect(status.get_by_text("Sincronización en progreso")).to_be_visible()
+    expect(status.get_by_text("Sin conexión; reintentando…")).to_be_hidden()
+    assert watch_until_done(page)[-1] == 100
     page.close()
 
 
