@@ -6,6 +6,13 @@ from pathlib import Path
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 # A fixed Fernet key so development data stays readable across restarts; refused in production.
 DEV_ENCRYPTION_KEY = "ZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tMDAwMDA="
+# OAuth2 sign-in to Gmail and Outlook (expense_sync/oauth): a provider without a client id
+# shows no button; the endpoint URLs default to the providers' own.
+OAUTH_VARIABLES = (
+    "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_AUTHORIZE_URL", "GOOGLE_TOKEN_URL",
+    "MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET", "MICROSOFT_TENANT",
+    "MICROSOFT_AUTHORIZE_URL", "MICROSOFT_TOKEN_URL",
+)
 
 
 def database_url(url: str | None, instance_path: str) -> str:
@@ -55,6 +62,19 @@ def from_environment(instance_path: str, env: dict[str, str] | None = None) -> d
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
         "LOG_FORMAT": env.get("LOG_FORMAT", "json" if mode == "production" else "text"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        # Password resets and registration links; without a server they go to the log.
+        "MAIL_SERVER": env.get("MAIL_SERVER", ""),
+        "MAIL_PORT": int(env.get("MAIL_PORT", "587")),
+        "MAIL_USE_TLS": env.get("MAIL_USE_TLS", "true").lower() != "false",
+        "MAIL_USERNAME": env.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
+        "MAIL_FROM": env.get("MAIL_FROM", "expense_sync <no-reply@expense-sync.cr>"),
+        # Open event streams per user and web process; past it the oldest is closed.
+        "MAX_STREAMS_PER_USER": int(env.get("MAX_STREAMS_PER_USER", "20")),
+        # A login or form body is a few kB: nothing legitimate comes near these.
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 256 * 1024,
+        **{name: env.get(name, "") for name in OAUTH_VARIABLES},
     }
 
 
@@ -68,5 +88,7 @@ def check_production(config: dict) -> None:
         raise RuntimeError("ENCRYPTION_KEYS must be set (comma-separated Fernet keys).")
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         raise RuntimeError("DATABASE_URL must point at PostgreSQL in production.")
+    if not config["MAIL_SERVER"]:
+        raise RuntimeError("MAIL_SERVER must be set in production: password resets need it.")
     if not config["RATELIMIT_ENABLED"]:
         raise RuntimeError("Rate limits protect logins in production: unset RATELIMIT_ENABLED.")

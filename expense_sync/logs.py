@@ -34,6 +34,15 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "reque
                                                      "context"}
 
 
+# Control characters in a logged value could forge a line of its own (a CR or LF in an IMAP
+# host, a URL): values given as %-arguments are escaped; the format strings are ours.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def escape_controls(value: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+
+
 def redact(text: str) -> str:
     """Replace anything that looks like a secret's value."""
     for pattern, replacement in _PATTERNS:
@@ -45,6 +54,9 @@ class RedactSecrets(logging.Filter):
     """Rewrite the record itself, so every handler after ours gets the redacted text too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(escape_controls(a) if isinstance(a, str) else a
+                                for a in record.args)
         try:
             message = record.getMessage()
         except Exception:  # bad %-args: logging would report it; never lose the line here

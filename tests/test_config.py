@@ -36,6 +36,9 @@ def test_production_config_is_accepted_and_secure(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     monkeypatch.setenv("ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()}")
     monkeypatch.setenv("DATABASE_URL", "postgres://h/db")
+    with pytest.raises(RuntimeError, match="MAIL_SERVER"):
+        create_app()
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.cr")
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
 

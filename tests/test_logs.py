@@ -142,3 +142,13 @@ def test_a_sync_with_a_wrong_password_logs_no_secret_and_no_email(app, dovecot):
     body = sample_messages()[0].decode(errors="replace").split("\n\n", 1)[1][:200].strip()
     for secret in (wrong, PASSWORD, body.splitlines()[0]):
         assert secret not in output
+
+
+def test_a_line_break_in_a_logged_value_cannot_forge_a_line(app, capsys):
+    log = logging.getLogger("expense_sync.test")
+    with app.app_context():
+        log.warning("connecting to %s", "imap.example.cr\r\nERROR forged line\u2028x")
+    text = capsys.readouterr().err
+    [line] = [line for line in text.splitlines() if "connecting to" in line]
+    assert "imap.example.cr\\r\\nERROR forged line\\u2028x" in line
+    assert "forged line" not in text.replace(line, "")

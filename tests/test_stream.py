@@ -387,3 +387,43 @@ def test_a_sync_that_ends_live_says_when_it_ended(app, client, running):
     final = next(e for e in stream_events if e[0] != "comment")
     assert data_attr(final[2], "status") == "completed"
     assert "Terminó hace" in final[2]
+
+
+def sse_fields(raw: bytes) -> list[tuple[str, str]]:
+    """The fields of an SSE body as a browser splits it: at CR, LF or CRLF."""
+    lines = re.split(r"\r\n|\r|\n", raw.decode())
+    return [tuple(line.partition(":")[::2]) for line in lines if line]
+
+
+def test_a_line_break_in_any_value_cannot_add_an_event(app, client, running):
+    forged = "servidor\rid: 9-9\revent: toast\r\ndata: <b>falso</b>\nevent: x"
+    with app.app_context():
+        progress = Progress(get_redis())
+        progress.update_account(running, 1, status="failed", error_message=forged)
+        progress.publish(running, "state", force=True, message=forged)
+    response = open_stream(client, running, **{"Last-Event-ID": "0-1"})
+    raw = b"".join(chunk for chunk, _ in zip(response.response, range(3), strict=False))
+    response.close()
+    fields = sse_fields(raw)
+    assert {name for name, _ in fields} <= {"id", "event", "data", ""}
+    assert [value.strip() for name, value in fields if name == "event"].count("toast") <= 1
+    assert all(value.strip() != "9-9" for name, value in fields if name == "id")
+    assert [value.strip() for name, value in fields if name == "event"] in (
+        ["widget"], ["widget", "toast"])
+
+
+def test_sse_data_lines_for_every_kind_of_break():
+    assert stream.sse_data("a\rb\r\nc\nd") == "data: a\ndata: b\ndata: c\ndata: d\n"
+
+
+def test_past_the_cap_the_oldest_stream_is_told_to_poll_and_ends(app, client, running):
+    app.config["MAX_STREAMS_PER_USER"] = 2
+    responses = [open_stream(client, running) for _ in range(3)]
+    readers = [events(response) for response in responses]
+    for reader in readers:
+        assert next(reader)[1] == "widget"
+    oldest = [event for event in readers[0] if event[0] != "comment"]
+    assert oldest == [(None, "closed", "polling")]  # and then the stream ended
+    assert next(readers[2])[0] == "comment"  # the newer ones stay open (heartbeats)
+    for response in responses:
+        response.close()

@@ -2,6 +2,8 @@
 
 import logging
 import re
+import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -22,7 +24,12 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15
 HEARTBEAT = b": heartbeat\n\n"
-_LINE_BREAK = re.compile(r"\n\s*")  # with the indentation and blank lines after it
+# Sent to the oldest stream of a user who opened more than MAX_STREAMS_PER_USER in this
+# process: the page polls instead, and does not reopen it (that would close another).
+CLOSED = b"event: closed\ndata: polling\n\n"
+# SSE ends a line at CR, LF or CRLF: all three, with the indentation and blank lines after.
+_LINE_BREAK = re.compile(r"[\r\n]\s*")
+_ANY_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _stream_key() -> str:
@@ -65,8 +72,9 @@ def stream(token: str):
         raise
     sent, payload = opening[-1][:2]
     topic.seen(sent)
+    slot = _slots.claim(current_user.id, current_app.config["MAX_STREAMS_PER_USER"])
     body = _follow(hub, topic, cursor, sent, frames,
-                   payload["state"]["status"] in TERMINAL_STATES)
+                   payload["state"]["status"] in TERMINAL_STATES, slot)
     next(body)  # into its try block: from now on closing or dropping it unsubscribes
     # The generator itself is the WSGI body (direct_passthrough): no wrapper generators
     # around it, so every waiting stream's greenlet saves fewer C stack frames.
@@ -75,7 +83,7 @@ def stream(token: str):
                              "X-Accel-Buffering": "no"})
 
 
-def _follow(hub, topic, cursor: int, sent: str, frames: list[bytes], done: bool):
+def _follow(hub, topic, cursor: int, sent: str, frames: list[bytes], done: bool, slot):
     """The opening frames, then the topic's new frames as they come, until the terminal one.
 
     Runs for minutes in its own greenlet per stream and holds only these locals: the frames
@@ -88,6 +96,9 @@ def _follow(hub, topic, cursor: int, sent: str, frames: list[bytes], done: bool)
         frames = None
         yield b""  # let the server drop its reference to the last frame while we wait
         while not done:
+            if slot.closed:  # a newer stream of the user took its place (within a heartbeat)
+                yield CLOSED
+                return
             wake = topic.wake
             frames = topic.since(cursor)
             if not frames:
@@ -105,8 +116,54 @@ def _follow(hub, topic, cursor: int, sent: str, frames: list[bytes], done: bool)
             frames = frame = None
             yield b""
     finally:
+        _slots.release(slot)
         hub.unsubscribe(topic)
         metrics.stream_closed()
+
+
+def sse_data(text: str, breaks: re.Pattern = _ANY_BREAK) -> str:
+    """Text as SSE data lines: every line break of any kind starts a new "data:" line, so no
+    value (an IMAP host with a CR in a message) can end the event or add a field to it."""
+    return "data: " + breaks.sub("\ndata: ", text) + "\n"
+
+
+class Slot:
+    """One open stream of a user in this process."""
+
+    __slots__ = ("user_id", "closed")
+
+    def __init__(self, user_id: int):
+        self.user_id, self.closed = user_id, False
+
+
+class Slots:
+    """Each user's open streams in this process, oldest first: past the cap the oldest is
+    closed. Ten tabs share one stream (the leading tab's), so the cap is only reached by
+    scripts or leaks; with N web processes a user holds at most N times the cap."""
+
+    def __init__(self):
+        self._open: dict[int, deque[Slot]] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, user_id: int, cap: int) -> Slot:
+        slot = Slot(user_id)
+        with self._lock:
+            streams = self._open.setdefault(user_id, deque())
+            streams.append(slot)
+            while len(streams) > cap:
+                streams.popleft().closed = True
+        return slot
+
+    def release(self, slot: Slot) -> None:
+        with self._lock:
+            streams = self._open.get(slot.user_id)
+            if streams is not None and slot in streams:
+                streams.remove(slot)
+                if not streams:
+                    del self._open[slot.user_id]
+
+
+_slots = Slots()
 
 
 class WidgetFeed:
@@ -142,10 +199,9 @@ class WidgetFeed:
         html = self.template.render(state=state, **context)
         # Indentation is a third of the fragment and means nothing to the browser: every
         # update goes to every open tab, so it is left out (the line breaks stay).
-        data = _LINE_BREAK.sub("\ndata: ", html.strip())
-        text = f"id: {event_id}\nevent: widget\ndata: {data}\n\n"
+        text = f"id: {event_id}\nevent: widget\n{sse_data(html.strip(), _LINE_BREAK)}\n"
         if payload.get("message"):
-            text += f"event: toast\ndata: {payload['message']}\n\n"
+            text += f"event: toast\n{sse_data(payload['message'])}\n"
         return text.encode()
 
     def catch_up(self, last_id: str | None) -> list[tuple[str, dict, bool]]:

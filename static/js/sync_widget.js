@@ -184,6 +184,7 @@
       else if (field === "data") data.push(value);
     });
     if (!data.length) return;
+    if (type === "closed") { this.replaced(); return; }
     if (id) this.lastEventId = id;
     this.setConnection("live");
     if (type === "widget") this.share({ type: "widget", html: data.join("\n") });
@@ -255,6 +256,17 @@
     var delay = Math.min(Math.pow(2, this.failures) * 1000 + Math.random() * 1000, MAX_DELAY);
     clearTimeout(this.timers.reconnect);
     this.timers.reconnect = setTimeout(function () { self.connect(); }, delay);
+  };
+
+  // The server closed this stream for a newer one of the same user (its per-user cap):
+  // polling keeps the widget current, and the stream is not reopened (that would close
+  // another one in turn).
+  WidgetController.prototype.replaced = function () {
+    this.abortStream();
+    clearTimeout(this.timers.reconnect);
+    this.pollsAnswer = true;
+    this.startPolling();
+    this.setConnection("polling");
   };
 
   // The state while the stream is down: polls that answer keep the widget current.
