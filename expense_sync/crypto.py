@@ -22,6 +22,14 @@ def decrypt(token: bytes) -> str:
         raise RuntimeError("the stored password cannot be decrypted with ENCRYPTION_KEYS") from exc
 
 
+def open_sealed(token: bytes, max_age: int) -> str | None:
+    """A secret sealed by encrypt() at most max_age seconds ago; None if forged or stale."""
+    try:
+        return _fernet().decrypt(token, ttl=max_age).decode()
+    except InvalidToken:
+        return None
+
+
 def rotate(token: bytes) -> bytes:
     """Re-encrypt a secret with the current (first) key."""
     return _fernet().rotate(token)

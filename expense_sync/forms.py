@@ -7,8 +7,16 @@ from functools import cache
 from pathlib import Path
 
 from flask import current_app
+from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import (
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+)
 from wtforms.fields import SelectChoice
 from wtforms.i18n import messages_path
 from wtforms.validators import (
@@ -17,15 +25,19 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
+    Regexp,
     ValidationError,
 )
 
+from .mailboxes import providers
 from .models import BANKS
 
 REQUIRED = "Este campo es obligatorio."
-PASSWORD_MIN, PASSWORD_MAX = 10, 1024
-MAILBOX_ROOT = "la carpeta de buzones del servidor (LOCAL_MAILBOX_ROOT)"
-IMAP_FIELDS = ("imap_host", "imap_port", "imap_security", "imap_user", "imap_password", "folder")
+MAILBOX_ROOT = "su carpeta de buzones en el servidor"
+IMAP_FIELDS = ("provider", "imap_host", "imap_port", "imap_security", "imap_user",
+               "imap_password", "folder", "tls_fingerprint")
+NO_PASSWORDS = ("Outlook, Hotmail y Microsoft 365 ya no aceptan contraseñas por IMAP: use "
+                "«Conectar con Microsoft».")
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
@@ -64,36 +76,6 @@ def _choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-class LoginForm(Form):
-    email = EmailField("Correo electrónico", [InputRequired(REQUIRED), Length(max=254)])
-    password = PasswordField("Contraseña", [InputRequired(REQUIRED), Length(max=PASSWORD_MAX)])
-
-
-class RegisterForm(Form):
-    email = EmailField(
-        "Correo electrónico",
-        [InputRequired(REQUIRED), Email("Escriba un correo válido, p. ej. nombre@ejemplo.cr."),
-         Length(max=254)],
-    )
-    # Lengths are checked here, not with Length(): its maxlength attribute made the browser
-    # cut a long paste short without a word, and the confirmation then "did not match".
-    password = PasswordField("Contraseña", [InputRequired(REQUIRED)])
-    confirm = PasswordField("Confirmar contraseña", [InputRequired(REQUIRED)])
-
-    def validate_password(self, field) -> None:
-        if len(field.data) < PASSWORD_MIN:
-            raise ValidationError(f"La contraseña es demasiado corta: tiene {len(field.data)} "
-                                  f"caracteres y necesita al menos {PASSWORD_MIN}.")
-        if len(field.data) > PASSWORD_MAX:
-            raise ValidationError("La contraseña es demasiado larga: use como máximo "
-                                  f"{PASSWORD_MAX} caracteres.")
-
-    def validate_confirm(self, field) -> None:
-        # A password already rejected says what is wrong; "no coinciden" would only distract.
-        if not self.password.errors and field.data != self.password.data:
-            raise ValidationError("Las contraseñas no coinciden: escriba la misma dos veces.")
-
-
 class AccountForm(Form):
     bank = SelectField("Banco", choices=_choices(BANKS.items()))
     address = EmailField(
@@ -107,6 +89,8 @@ class AccountForm(Form):
             ("imap", "Servidor IMAP"), ("mbox", "Archivo mbox"), ("maildir", "Carpeta Maildir"),
         ]),
     )
+    provider = SelectField("Proveedor", choices=_choices(providers.CHOICES),
+                           default=providers.CUSTOM)
     imap_host = StringField("Servidor IMAP", [Optional(), Length(max=255)])
     imap_port = IntegerField(
         "Puerto", [Optional(), NumberRange(1, 65535, "Use un puerto entre 1 y 65535.")],
@@ -117,11 +101,16 @@ class AccountForm(Form):
         choices=_choices([
             ("ssl", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", "Ninguna (no recomendado)"),
         ]),
+        default="ssl",
     )
     imap_user = StringField("Usuario", [Optional(), Length(max=255)])
     imap_password = PasswordField("Contraseña", [Optional(), Length(max=1024)])
     folder = StringField("Carpeta", [Optional(), Length(max=255)], default="INBOX")
     local_path = StringField("Ruta", [Optional(), Length(max=1024)])
+    # Set by "Confiar en este certificado" after a probe showed the server's certificate.
+    tls_fingerprint = HiddenField("Certificado de confianza", [
+        Optional(), Regexp(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$",
+                           message="La huella del certificado no es válida.")])
 
     def __init__(self, *args, password_on_file: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -131,8 +120,12 @@ class AccountForm(Form):
         super().validate(extra_validators)
         if self.source_kind.data == "imap":
             self.local_path.errors = []
-            required = [self.imap_host, self.imap_port, self.imap_user]
-            if not self.password_on_file:
+            preset = providers.preset(self.provider.data)
+            # A provider fills the server in, and its user is the address itself.
+            required = [] if preset else [self.imap_host, self.imap_port, self.imap_user]
+            if preset and not preset.passwords and not self.password_on_file:
+                self.imap_password.errors = [NO_PASSWORDS]
+            elif not self.password_on_file:
                 required.append(self.imap_password)
         else:
             # The page hides and disables the IMAP fields, so the browser does not send them.
@@ -149,6 +142,14 @@ class AccountForm(Form):
         data = dict(self.data)
         if data["source_kind"] != "imap":
             data["local_path"] = str(local_path(data["local_path"]))
+            return data
+        preset = providers.preset(data["provider"])
+        if preset and not (data["imap_host"] or "").strip():
+            data |= {"imap_host": preset.host, "imap_port": preset.port,
+                     "imap_security": preset.security}
+        if not (data["imap_user"] or "").strip():
+            data["imap_user"] = (data["address"] or "").strip().lower()
+        data["tls_fingerprint"] = (data["tls_fingerprint"] or "").replace(":", "").lower()
         return data
 
     def validate_imap_host(self, field) -> None:
@@ -189,8 +190,15 @@ def is_hostname(host: str) -> bool:
     return len(ascii_name) <= 253 and all(_LABEL.fullmatch(part) for part in ascii_name.split("."))
 
 
+def user_folder(root: str, user_id: int) -> Path:
+    """A user's own folder of the mailbox root: local sources of one user never reach
+    another's files."""
+    return Path(root).resolve() / str(user_id)
+
+
 def mailbox_root() -> Path:
-    return Path(current_app.config["LOCAL_MAILBOX_ROOT"]).resolve()
+    """The logged-in user's folder, the one their local paths are relative to."""
+    return user_folder(current_app.config["LOCAL_MAILBOX_ROOT"], current_user.id)
 
 
 def local_path(typed: str) -> Path | None:

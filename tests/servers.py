@@ -144,7 +144,7 @@ default_login_user = dovenull
 default_internal_user = dovecot
 first_valid_uid = 1
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms}
 # Tests log in with wrong passwords on purpose. Without these two, each failure delays the
 # reply by 2 s and every later login from 127.0.0.1 by 2, 4, 8 then 15 s (anvil's penalty).
 auth_failure_delay = 0
@@ -163,7 +163,7 @@ passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
-userdb {{
+{oauth2}userdb {{
   driver = passwd-file
   args = username_format=%u {root}/users/%u
 }}
@@ -175,6 +175,25 @@ service imap-login {{
     port = {ssl_port}
   }}
 }}
+"""
+
+
+# Tokens are checked by POSTing them to the test's authorization server (RFC 7662), which
+# answers whose they are; the user must also exist in the passwd-file userdb.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/oauth2.conf.ext
+}}
+"""
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -192,12 +211,14 @@ class DovecotServer:
     """Debian's Dovecot with its own config, users and Maildirs in a temp dir.
 
     Plain IMAP on ``port``; with ``tls=True`` also implicit TLS on ``ssl_port`` and STARTTLS on
-    ``port``, using a self-signed certificate at ``cert_path``.
+    ``port``, using a self-signed certificate at ``cert_path`` (``renew_certificate`` puts a
+    new one in its place). With ``oauth2`` (an RFC 7662 introspection URL, credentials in
+    it) logins with XOAUTH2 or OAUTHBEARER are checked there; passwords work as before.
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, tls: bool = False) -> None:
+    def __init__(self, tls: bool = False, oauth2: str | None = None) -> None:
         if shutil.which("dovecot") is None:
             raise RuntimeError("dovecot is not installed: apt-get install -y dovecot-imapd")
         # Mail processes run as the dovecot user, which must be able to traverse the root.
@@ -209,6 +230,7 @@ class DovecotServer:
         self._mail_user = pwd.getpwnam("dovecot")
         self._passwords: dict[str, str] = {}
         self._config = self.root / "dovecot.conf"
+        self._oauth2 = oauth2
         self._write_config(tls)
         (self.root / "users").mkdir()
         (self.root / "home").mkdir(mode=0o755)
@@ -220,9 +242,21 @@ class DovecotServer:
         if tls:
             self.cert_path, key_path = _self_signed_cert(self.root)
             ssl = f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{key_path}"
-        self._config.write_text(
-            DOVECOT_CONF.format(root=self.root, port=self.port, ssl_port=self.ssl_port, ssl=ssl)
-        )
+        mechanisms, oauth2 = "", ""
+        if self._oauth2:
+            mechanisms, oauth2 = " xoauth2 oauthbearer", OAUTH2_PASSDB.format(root=self.root)
+            (self.root / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(url=self._oauth2))
+        self._config.write_text(DOVECOT_CONF.format(
+            root=self.root, port=self.port, ssl_port=self.ssl_port, ssl=ssl,
+            mechanisms=mechanisms, oauth2=oauth2))
+
+    def renew_certificate(self) -> None:
+        """Restart with a new self-signed certificate, as a server whose certificate changed."""
+        if self.cert_path is None:
+            raise RuntimeError("renew_certificate needs DovecotServer(tls=True)")
+        self.stop()
+        _self_signed_cert(self.root)
+        self.start()
 
     def start(self) -> None:
         log = self.root / "dovecot.log"

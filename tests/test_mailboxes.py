@@ -1,8 +1,10 @@
 """Mail sources against a real Dovecot, and the same contract on mbox files and Maildirs."""
 
+import hashlib
 import mailbox
 import pickle
 import socket
+import ssl
 import uuid
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -142,7 +144,9 @@ def test_silent_server_times_out_as_a_transient_network_error(dovecot, user):
 def test_unknown_folder_is_a_folder_error(dovecot, user):
     error = failure(settings(dovecot, user, folder="Viejos"))
     assert (error.kind, error.transient) == ("folder", False)
-    assert error.message == "La carpeta «Viejos» no existe en el buzón."
+    # The server's own words stay, for support, after the Spanish message.
+    assert error.message == ("La carpeta «Viejos» no existe en el buzón. "
+                             "(El servidor dijo: Mailbox doesn't exist: Viejos.)")
     error = failure(settings(dovecot, user, folder="Bancos/Viejos"))  # "." separates levels
     assert error.kind == "folder"
     assert error.message == (
@@ -200,6 +204,43 @@ def test_untrusted_certificate_is_a_tls_error(tls_dovecot, tls_user):
     error = failure(settings(tls_dovecot, tls_user, security="ssl", port=tls_dovecot.ssl_port))
     assert (error.kind, error.transient) == ("tls", False)
     assert "certificado" in error.message
+
+
+def der_fingerprint(server: DovecotServer) -> str:
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(server.cert_path.read_text())).hexdigest()
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_an_unknown_issuer_is_offered_to_trust_by_its_fingerprint(tls_dovecot, tls_user,
+                                                                   security):
+    port = tls_dovecot.ssl_port if security == "ssl" else tls_dovecot.port
+    error = failure(settings(tls_dovecot, tls_user, security=security, port=port))
+    assert error.kind == "tls" and "no es de una autoridad reconocida" in error.message
+    assert error.fingerprint == der_fingerprint(tls_dovecot)
+
+
+def test_a_pinned_certificate_is_the_only_one_accepted():
+    with DovecotServer(tls=True) as server:
+        server.add_user("pin", PASSWORD)
+        server.append("pin", [email()])
+        pin = der_fingerprint(server)
+        for security, port in (("ssl", server.ssl_port), ("starttls", server.port)):
+            pinned = settings(server, "pin", security=security, port=port, tls_fingerprint=pin)
+            assert check_connection(pinned) == 1
+        server.renew_certificate()
+        for security, port in (("ssl", server.ssl_port), ("starttls", server.port)):
+            pinned = settings(server, "pin", security=security, port=port, tls_fingerprint=pin)
+            error = failure(pinned)
+            assert error.kind == "tls" and "cambió desde que usted confió en él" in error.message
+            assert error.fingerprint == der_fingerprint(server) != pin
+
+
+def test_a_pin_does_not_trust_a_certificate_the_system_trusts(tls_dovecot, tls_user,
+                                                              monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_dovecot.cert_path))
+    pinned = settings(tls_dovecot, tls_user, security="ssl", port=tls_dovecot.ssl_port,
+                      tls_fingerprint="ab" * 32)
+    assert "cambió" in failure(pinned).message
 
 
 # Local sources: the same contract over files that must never change.

@@ -127,3 +127,24 @@ def test_tls_server_offers_implicit_tls_and_starttls():
         with IMAPClient("localhost", server.port, ssl=False, timeout=5) as client:
             client.starttls(trusted)
             client.login(user, "secreto")
+
+
+def test_imap_proxy_rewrites_replies_but_never_the_mail_it_carries(dovecot):
+    from imap_proxy import Answer, ImapProxy
+
+    user = new_user(dovecot)
+    body = message(1) + b"NO Mailbox doesn't exist: INBOX\r\n"
+    dovecot.append(user, [body])
+    rewrite = (rb"NO Mailbox doesn't exist: .*", b"NO Mailbox does not exist")
+    refuse = Answer(rb"^UID SEARCH", b"{tag} NO [LIMIT] slow down\r\n", skip=1)
+    with ImapProxy(dovecot.port, answers=[refuse], rewrites=[rewrite]) as proxy:
+        with IMAPClient(dovecot.host, proxy.port, ssl=False, timeout=5) as client:
+            client.login(user, "secreto")
+            with pytest.raises(IMAPClient.Error, match="Mailbox does not exist$"):
+                client.select_folder("Viejos", readonly=True)
+            client.select_folder("INBOX", readonly=True)
+            assert client.search("ALL") == [1]
+            with pytest.raises(IMAPClient.Error, match=r"\[LIMIT\] slow down"):
+                client.search("ALL")
+            fetched = client.fetch([1], ["BODY.PEEK[]"])[1][b"BODY[]"]
+    assert fetched == body and refuse.answered == 1

@@ -12,28 +12,34 @@ ErrorKind = Literal["authentication", "network", "tls", "folder", "server"]
 class MailboxError(Exception):
     """A mailbox could not be read; ``message`` is written for the user, in Spanish.
 
-    ``transient`` errors (timeouts, dropped connections) are worth retrying with backoff;
-    the others (wrong password, unknown host, missing folder) fail the same way until the
-    user changes something. ``unreachable`` errors (the server refused the connection) are
-    a wrong server or port on first contact, and a restart once the server has answered:
-    only the caller knows which.
+    ``transient`` errors (timeouts, dropped connections, a server asking to slow down) are
+    worth retrying with backoff; ``retry_after`` is the delay in seconds the server asked
+    for, when it named one. The others (wrong password, unknown host, missing folder) fail
+    the same way until the user changes something. ``unreachable`` errors (the server
+    refused the connection) are a wrong server or port on first contact, and a restart once
+    the server has answered: only the caller knows which. ``fingerprint`` is the SHA-256 of
+    a certificate the user may choose to trust (an unknown one, or a pinned one replaced).
     """
 
     def __init__(self, kind: ErrorKind, message: str, transient: bool = False,
-                 unreachable: bool = False) -> None:
+                 unreachable: bool = False, retry_after: float | None = None,
+                 fingerprint: str | None = None) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.message = message
         self.transient = transient
         self.unreachable = unreachable
+        self.retry_after = retry_after
+        self.fingerprint = fingerprint
 
-    def __reduce__(self) -> tuple[type[MailboxError], tuple[str, str, bool, bool]]:
+    def __reduce__(self) -> tuple[type[MailboxError], tuple]:
         # Keeps the attributes when the error crosses a process boundary (RQ, multiprocessing).
-        return type(self), (self.kind, self.message, self.transient, self.unreachable)
+        return type(self), (self.kind, self.message, self.transient, self.unreachable,
+                            self.retry_after, self.fingerprint)
 
     def __repr__(self) -> str:
         return (f"MailboxError({self.kind!r}, {self.message!r}, transient={self.transient}, "
-                f"unreachable={self.unreachable})")
+                f"unreachable={self.unreachable}, retry_after={self.retry_after})")
 
 
 @dataclass(frozen=True)

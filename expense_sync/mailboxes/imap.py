@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from imapclient import IMAPClient
 
 from .base import Scan
+from .imap_certs import check_pin, context
+from .imap_connect import connect
 from .imap_errors import Stage, translate
+from .imap_search import search_senders
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class ImapSettings:
     password: str = field(repr=False)
     folder: str = "INBOX"
     timeout: float = 30.0
+    access_token: str | None = field(default=None, repr=False)  # OAuth2: XOAUTH2, no password
+    tls_fingerprint: str | None = None  # the one certificate trusted, instead of the CAs
 
     def __post_init__(self) -> None:
         if self.security not in ("ssl", "starttls", "none"):
@@ -43,13 +48,18 @@ class ImapSource:
             return self
         s = self.settings
         with _translated(s, "connect"):
-            client = IMAPClient(s.host, s.port, ssl=s.security == "ssl", timeout=s.timeout)
+            client = connect(s)
         try:
             if s.security == "starttls":
                 with _translated(s, "connect"):
-                    client.starttls()
+                    client.starttls(context(s))
+            if s.security != "none":
+                check_pin(client, s)
             with _translated(s, "login"):
-                client.login(s.username, s.password)
+                if s.access_token:
+                    client.oauth2_login(s.username, s.access_token)
+                else:
+                    client.login(s.username, s.password)
             with _translated(s, "select"):
                 status = client.select_folder(s.folder, readonly=True)
         except BaseException:
@@ -76,13 +86,8 @@ class ImapSource:
         client = self._open_client()
         incremental = uidvalidity == self.uidvalidity
         since = last_uid if incremental else 0
-        criteria: list[str] = ["UID", f"{since + 1}:*"] if since else []
-        criteria += _from_any(senders)
-        charset = "UTF-8" if any(not sender.isascii() for sender in senders) else None
         with _translated(self.settings, "session"):
-            found = client.search(criteria or ["ALL"], charset=charset)
-        # "UID n:*" always matches the newest message, even when its UID is below n.
-        uids = sorted(uid for uid in found if uid > since)
+            uids = search_senders(client, since, senders)
         reset = uidvalidity is not None and not incremental
         return Scan(uidvalidity=self.uidvalidity, uids=uids, reset=reset)
 
@@ -107,14 +112,6 @@ def check_connection(settings: ImapSettings) -> int:
     """Log in for real, select the folder read-only and return its message count."""
     with ImapSource(settings) as source:
         return source.message_count
-
-
-def _from_any(senders: Sequence[str]) -> list[str]:
-    # SEARCH ORs take exactly two keys, so n senders nest as OR FROM a (OR FROM b FROM c).
-    criteria: list[str] = []
-    for sender in senders[:-1]:
-        criteria += ["OR", "FROM", sender]
-    return criteria + ["FROM", senders[-1]] if senders else []
 
 
 def _shutdown(client: IMAPClient, logout: bool = False) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import imaplib
-import re
 import socket
 import ssl
 from typing import TYPE_CHECKING, Literal
@@ -11,6 +10,8 @@ from typing import TYPE_CHECKING, Literal
 from imapclient.exceptions import CapabilityError, LoginError
 
 from .base import MailboxError
+from .imap_certs import verification_error
+from .imap_replies import meaning, server_text, suggested_delay
 
 if TYPE_CHECKING:
     from .imap import ImapSettings
@@ -28,30 +29,28 @@ def translate(exc: BaseException, settings: ImapSettings, stage: Stage) -> Mailb
     """Classify ``exc`` by kind and transience; the message never includes the password."""
     host, where = settings.host, f"{settings.host}:{settings.port}"
     dropped = f"Se perdió la conexión con {where}. Intente de nuevo en unos minutos."
+    if isinstance(exc, CapabilityError):
+        message = f"{where} no ofrece STARTTLS. Pruebe SSL en el puerto 993 o revise el puerto."
+        return MailboxError("tls", message)
+    if isinstance(exc, imaplib.IMAP4.error):
+        refusal = _refusal(exc, settings, stage)
+        if refusal is not None:
+            return refusal
     if isinstance(exc, LoginError):
         text = str(exc).upper()
         if "PRIVACYREQUIRED" in text or "PLAINTEXT" in text:
             message = f"{host} solo acepta contraseñas por una conexión cifrada."
             return MailboxError("tls", message + " Elija SSL o STARTTLS.")
-        if "UNAVAILABLE" in text:
-            return MailboxError("server", f"{host} no está disponible por ahora.", transient=True)
-        return MailboxError("authentication", WRONG_PASSWORD)
-    if isinstance(exc, CapabilityError):
-        message = f"{where} no ofrece STARTTLS. Pruebe SSL en el puerto 993 o revise el puerto."
-        return MailboxError("tls", message)
+        return MailboxError("authentication", WRONG_PASSWORD + _said(exc, settings))
     if isinstance(exc, imaplib.IMAP4.abort):  # BYE, or EOF in the middle of a command
         return MailboxError("network", dropped, transient=True)
     if isinstance(exc, imaplib.IMAP4.error):
-        detail = server_text(exc, settings.password)
+        detail = server_text(str(exc), settings.password)
         if stage != "select":
             return MailboxError("server", f"El servidor {host} respondió con un error: {detail}")
-        folder = settings.folder
-        if "NONEXISTENT" in str(exc) or "doesn't exist" in str(exc).lower():
-            return MailboxError("folder", f"La carpeta «{folder}» no existe en el buzón.")
-        return MailboxError("folder", f"No se pudo abrir la carpeta «{folder}»: {detail}")
+        return MailboxError("folder", f"No se pudo abrir la carpeta «{settings.folder}»: {detail}")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        message = f"El certificado TLS de {host} no es válido ({exc.verify_message})."
-        return MailboxError("tls", message + " Revise el nombre del servidor.")
+        return verification_error(exc, settings)
     if isinstance(exc, ssl.SSLError) and stage == "connect":
         message = f"El servidor no acepta TLS en {where}. Use SSL con el puerto 993"
         return MailboxError("tls", message + " o STARTTLS con el 143.")
@@ -92,15 +91,40 @@ def _seconds(timeout: float) -> str:
     return f"{shown} segundo" if timeout == 1 else f"{shown} segundos"
 
 
-def server_text(exc: BaseException, password: str) -> str:
-    """The server's own words from an imaplib error, minus protocol noise and secrets."""
-    text = str(exc)
-    quoted = re.search(r"b(['\"])(.*)\1", text)  # imaplib shows some replies as bytes reprs
-    if quoted:
-        text = quoted.group(2)
-    text = re.sub(r"^\w+ failed: ", "", text)  # IMAPClient's "select failed: " prefix
-    text = re.sub(r"^\[[^\]]*\]\s*", "", text)  # response codes such as [CANNOT]
-    text = re.sub(r"\s*\(\d+\.\d+ \+ [\d.+ ]+secs\)", "", text)  # Dovecot's timings
-    if password:
-        text = text.replace(password, "***")
-    return text.strip()[:200]
+def _refusal(exc: imaplib.IMAP4.error, settings: ImapSettings,
+             stage: Stage) -> MailboxError | None:
+    """A refusal worded by the server: throttling, quota, folder, login, whatever its wording."""
+    host, said = settings.host, _said(exc, settings)
+    found = meaning(str(exc))
+    if found == "throttled":
+        message = f"{host} pidió esperar antes de seguir (demasiadas conexiones o consultas)."
+        return MailboxError("server", message + said, transient=True,
+                            retry_after=suggested_delay(str(exc)))
+    if found == "quota":
+        message = (f"{host} limitó el acceso a este buzón por exceso de uso (cuota de descarga "
+                   "o de espacio). Intente de nuevo en unas horas o revise su cuota con su "
+                   "proveedor.")
+        return MailboxError("server", message + said)
+    if found == "not_connected":
+        message = (f"{host} aceptó el usuario pero no abrió el buzón: revise la contraseña y "
+                   "que el acceso IMAP esté activado en su cuenta.")
+        return MailboxError("authentication", message + said)
+    if found == "web_login":
+        message = (f"{host} bloqueó el inicio de sesión por seguridad: entre a su correo desde "
+                   "el navegador, confirme que fue usted y vuelva a intentar, o use una "
+                   "contraseña de aplicación.")
+        return MailboxError("authentication", message + said)
+    if found == "app_password":
+        message = ("Su cuenta exige una contraseña de aplicación: créela en la configuración "
+                   "de seguridad de su cuenta de correo y úsela aquí en lugar de su contraseña.")
+        return MailboxError("authentication", message + said)
+    if found == "folder" and stage == "select":
+        message = f"La carpeta «{settings.folder}» no existe en el buzón."
+        return MailboxError("folder", message + said)
+    return None
+
+
+def _said(exc: BaseException, settings: ImapSettings) -> str:
+    # The server's words stay with the Spanish message: support recognises them at once.
+    text = server_text(str(exc), settings.password)
+    return f" (El servidor dijo: {text})" if text else ""

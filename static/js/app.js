@@ -26,9 +26,50 @@
     if (usual && USUAL_PORTS[select.value]) port.value = USUAL_PORTS[select.value];
   }
 
+  // A provider fills in its server, port, security and folder hints, and says how it lets
+  // a program in (an app password, or only its own sign-in).
+  function syncProvider(select) {
+    var preset = JSON.parse(select.getAttribute("data-presets"))[select.value];
+    document.querySelectorAll("[data-provider-help]").forEach(function (help) {
+      help.hidden = help.getAttribute("data-provider-help") !== select.value;
+    });
+    var hints = document.getElementById("folder-hints");
+    var folders = preset ? preset.folders : ["INBOX"];
+    hints.replaceChildren.apply(hints, folders.map(function (name) {
+      var option = document.createElement("option");
+      option.value = name;
+      return option;
+    }));
+    if (!preset) return;
+    document.querySelector("[data-host-input]").value = preset.host;
+    document.querySelector("[data-port-input]").value = String(preset.port);
+    document.querySelector("[data-security-select]").value = preset.security;
+    var folder = document.querySelector("[data-folder-input]");
+    if (!folder.value.trim()) folder.value = folders[0];
+  }
+
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-source-select]")) syncSourceFields(event.target);
     if (event.target.matches("[data-security-select]")) syncPort(event.target);
+    if (event.target.matches("[data-provider-select]")) syncProvider(event.target);
+  });
+
+  // "Confiar en este certificado" pins the fingerprint the probe showed and probes again;
+  // saving the form keeps it. "Dejar de confiar" forgets it.
+  function showPin(value, shown) {
+    document.getElementById("tls_fingerprint").value = value;
+    var note = document.querySelector("[data-pinned]");
+    note.querySelector("[data-pinned-value]").textContent = shown;
+    note.hidden = !value;
+  }
+
+  document.addEventListener("click", function (event) {
+    var trust = event.target.closest && event.target.closest("[data-trust-fingerprint]");
+    if (trust) {
+      showPin(trust.getAttribute("data-trust-fingerprint"), trust.getAttribute("data-shown"));
+      document.querySelector("[data-probe]").click();
+    }
+    if (event.target.closest && event.target.closest("[data-clear-pin]")) showPin("", "");
   });
 
   // A link in an error list puts the cursor in its field, not only the scroll position.
