@@ -69,6 +69,8 @@ def from_environment(instance_path: str, env: dict[str, str] | None = None) -> d
         "MAIL_USERNAME": env.get("MAIL_USERNAME", ""),
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
         "MAIL_FROM": env.get("MAIL_FROM", "expense_sync <no-reply@expense-sync.cr>"),
+        # Login attempts one address may make, whatever the account (a NAT, a test run).
+        "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS", "10 per minute"),
         # Open event streams per user and web process; past it the oldest is closed.
         "MAX_STREAMS_PER_USER": int(env.get("MAX_STREAMS_PER_USER", "20")),
         # A login or form body is a few kB: nothing legitimate comes near these.

@@ -8,6 +8,8 @@ values were corrected, keeping what the mail said.
 import csv
 import io
 import json
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 
 from openpyxl import Workbook
@@ -28,6 +30,7 @@ DIRECTION_LABELS = {"out": "Salida", "in": "Entrada"}
 CORRECTED_LABELS = {"merchant": "comercio"}
 # A cell starting with one of these runs as a formula in Excel, LibreOffice and Sheets.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_SEPARATORS = re.compile(r"([;,\t\r\n])")
 
 
 def expense_record(expense: Expense) -> dict:
@@ -65,9 +68,29 @@ def labelled_record(expense: Expense) -> dict:
     }
 
 
+def formula_safe(value: str) -> str:
+    """A cell that no spreadsheet runs as a formula: a leading "'" where one would start.
+
+    Full-width signs ("＝1+1") count too: some spreadsheets normalise them (NFKC) first.
+    """
+    first = unicodedata.normalize("NFKC", value[:1])
+    return "'" + value if first and first in FORMULA_PREFIXES else value
+
+
 def spreadsheet_safe(value: str) -> str:
-    """Neutralise text a spreadsheet would run as a formula (merchant names come from email)."""
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+    """Neutralise text a spreadsheet would run as a formula (merchant names come from email).
+
+    Also every piece a separator starts: a Spanish-locale Excel splits a comma CSV at ";",
+    so "X;=1+1" would become a cell "=1+1" there.
+    """
+    if value.startswith(("\t", "\r")):
+        return "'" + value
+    parts = _SEPARATORS.split(value)
+    for i in range(0, len(parts), 2):  # the even items are the pieces between separators
+        piece = parts[i]
+        body = piece.lstrip(" ") if i else piece
+        parts[i] = piece[:len(piece) - len(body)] + formula_safe(body)
+    return "".join(parts)
 
 
 def csv_chunks(expenses: Iterable[Expense]) -> Iterator[str]:
@@ -98,7 +121,7 @@ def xlsx_bytes(expenses: Iterable[Expense]) -> bytes:
     sheet.append([HEADINGS[c] for c in COLUMNS])
     for expense in expenses:
         record = labelled_record(expense)
-        row = [spreadsheet_safe(str(record[c])) or None for c in COLUMNS]
+        row = [formula_safe(str(record[c])) or None for c in COLUMNS]
         row[COLUMNS.index("fecha")] = expense.occurred_at.astimezone(TIMEZONE).replace(
             tzinfo=None)
         row[COLUMNS.index("monto")] = expense.amount

@@ -63,9 +63,10 @@ def store_batch(account: EmailAccount, row: SyncSessionAccount, items: Sequence[
     now = datetime.now(UTC)
     owner = {"user_id": account.user_id, "email_account_id": account.id,
              "sync_session_id": row.sync_session_id, "created_at": now}
-    reconcile(account, [item for item in items if item[0] <= account.reread_until_uid])
+    again = [item for item in items if item[0] <= account.reread_until_uid]
+    dismissed = reconcile(account, again)
     expenses = [expense_row(owner, key, outcome) for _, key, outcome in items
-                if outcome.status == TRANSACTION]
+                if outcome.status == TRANSACTION and key not in dismissed]
     kept = [unreadable_row(owner, key, outcome) for _, key, outcome in items
             if kept_for_review(outcome)]
     detected = errors = 0
@@ -89,17 +90,20 @@ def store_batch(account: EmailAccount, row: SyncSessionAccount, items: Sequence[
     return BatchResult(len(items), detected, errors)
 
 
-def reconcile(account: EmailAccount, items: Sequence[tuple]) -> None:
+def reconcile(account: EmailAccount, items: Sequence[tuple]) -> set[str]:
     """Redo what older parsers stored of mail read again: each message keeps one outcome.
 
     Kept rows of mail that now reads go, and those still kept take the new outcome (the
     user's decision on them stays); expenses the parser stored of mail that now is no
     transaction go (an old parser counted the creation of a cardless-withdrawal code as a
-    withdrawal), but never one the user registered or typed. The caller inserts the new
-    outcomes, and its ON CONFLICT keeps the rows that are still right.
+    withdrawal), but never one the user registered, typed or added to. The caller inserts
+    the new outcomes, and its ON CONFLICT keeps the rows that are still right.
+
+    Returns the keys of mail the user said is no movement: it stays so, and gets no
+    expense, whatever a newer parser reads in it.
     """
     if not items:
-        return
+        return set()
     gone = [key for _, key, outcome in items if not kept_for_review(outcome)]
     # A parser that crashed on a message says nothing of it: its expense stays.
     no_transaction = [key for _, key, outcome in items
@@ -107,10 +111,16 @@ def reconcile(account: EmailAccount, items: Sequence[tuple]) -> None:
     redone = [{"key": key} | review_fields(outcome)
               for _, key, outcome in items if kept_for_review(outcome)]
     expense, kept = Expense.__table__.c, UnreadableEmail.__table__.c
+    dismissed = set(db.session.scalars(db.select(kept.message_key).where(
+        kept.email_account_id == account.id, kept.decision == "dismissed",
+        kept.message_key.in_([key for _, key, _ in items]))))
     if no_transaction:
+        # What the user added to an expense (a correction, a category, a note) keeps it.
         db.session.execute(db.delete(Expense.__table__).where(
             expense.email_account_id == account.id, expense.origin == "mail",
-            expense.message_key.in_(no_transaction)))
+            expense.corrected_at.is_(None), expense.category.is_(None),
+            expense.note.is_(None), expense.message_key.in_(no_transaction)))
+    gone = [key for key in gone if key not in dismissed]
     if gone:
         db.session.execute(db.delete(UnreadableEmail.__table__).where(
             kept.email_account_id == account.id, kept.message_key.in_(gone)))
@@ -119,6 +129,7 @@ def reconcile(account: EmailAccount, items: Sequence[tuple]) -> None:
             db.update(UnreadableEmail.__table__)
             .where(kept.email_account_id == account.id, kept.message_key == bindparam("key"))
             .values({name: bindparam(name) for name in REVIEW_FIELDS}), redone)
+    return dismissed
 
 
 def advance(account: EmailAccount, uids: Sequence[int], uidvalidity: int) -> None:

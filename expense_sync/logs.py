@@ -43,6 +43,13 @@ def escape_controls(value: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
 
 
+def _escaped(value):
+    """A %-argument that cannot break a line: numbers stay numbers (for %d), the rest text."""
+    if value is None or isinstance(value, int | float):
+        return value
+    return escape_controls(value if isinstance(value, str) else str(value))
+
+
 def redact(text: str) -> str:
     """Replace anything that looks like a secret's value."""
     for pattern, replacement in _PATTERNS:
@@ -55,8 +62,9 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(escape_controls(a) if isinstance(a, str) else a
-                                for a in record.args)
+            record.args = tuple(_escaped(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _escaped(value) for key, value in record.args.items()}
         try:
             message = record.getMessage()
         except Exception:  # bad %-args: logging would report it; never lose the line here

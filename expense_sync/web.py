@@ -7,7 +7,9 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq.exceptions import NoSuchJobError
 from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import NotFound
 
 from . import formatting
 
@@ -24,6 +26,8 @@ def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     for code in MESSAGES:
         app.register_error_handler(code, _error_page)
+    # rq-dashboard raises this for a job id that is not (or no longer) in Redis.
+    app.register_error_handler(NoSuchJobError, lambda error: _error_page(NotFound()))
     for error in (RedisConnectionError, RedisTimeoutError, OperationalError):
         app.register_error_handler(error, _unavailable)
     app.add_url_rule("/", "home", _home)
@@ -33,7 +37,8 @@ def register(app: Flask) -> None:
 
 
 NAV = [("sync.index", "Sincronización"), ("expenses.index", "Gastos"),
-       ("review.index", "Por revisar"), ("accounts.index", "Cuentas"), ("admin.health", "Salud")]
+       ("review.index", "Por revisar"), ("accounts.index", "Cuentas"),
+       ("profile.index", "Mi cuenta"), ("admin.health", "Salud")]
 
 
 def _nav_links(app: Flask) -> list[tuple[str, str]]:
@@ -79,6 +84,7 @@ MESSAGES = {
     403: "No tiene permiso para ver esta página.",
     404: "La página que busca no existe.",
     405: "Esa dirección no acepta este tipo de solicitud. Vuelva al inicio e intente de nuevo.",
+    413: "Lo que envió es demasiado grande. Revise los datos e intente de nuevo.",
     429: "Demasiados intentos. Espere un momento e intente de nuevo.",
     500: "Ocurrió un error inesperado. Ya quedó registrado; intente de nuevo.",
 }
@@ -111,7 +117,11 @@ PLAIN_PAGE = """<!doctype html><html lang="es"><meta charset="utf-8">
 
 def _error_page(error):
     code = getattr(error, "code", 500) or 500
-    response = render_template("error.html", code=code, message=MESSAGES.get(code, ""))
+    message = MESSAGES.get(code, "")
+    limit = getattr(error, "limit", None)  # Flask-Limiter's own words for some limits
+    if code == 429 and limit is not None and limit.error_message:
+        message = error.description
+    response = render_template("error.html", code=code, message=message)
     headers = {}
     retry_after = getattr(error, "retry_after", None)
     if code == 429 and retry_after:

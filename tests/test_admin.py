@@ -138,3 +138,10 @@ def test_health_throughput_comes_from_the_previous_poll(app, client, admin):
     stale = client.get("/admin/health", query_string={"emails": emails, "at": at - 600},
                        headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'id="health-throughput">—<' in stale
+
+
+@pytest.mark.parametrize("path", ["/admin/rq/0/view/job/no-such-job",
+                                  "/admin/rq/0/data/job/no-such-job.json"])
+def test_an_unknown_job_is_not_found_not_an_error(client, admin, path):
+    response = client.get(path)
+    assert response.status_code == 404

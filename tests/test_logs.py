@@ -152,3 +152,11 @@ def test_a_line_break_in_a_logged_value_cannot_forge_a_line(app, capsys):
     [line] = [line for line in text.splitlines() if "connecting to" in line]
     assert "imap.example.cr\\r\\nERROR forged line\\u2028x" in line
     assert "forged line" not in text.replace(line, "")
+
+
+def test_objects_and_numbers_in_a_log_call_keep_to_one_line(app, capsys):
+    log = logging.getLogger("expense_sync.test")
+    with app.app_context():
+        log.warning("failed %d times: %s", 3, ValueError("host\r\nERROR forged"))
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "failed 3 times" in line]
+    assert "host\\r\\nERROR forged" in line

@@ -4,6 +4,7 @@ deletion, and exports (CSV, Excel, JSON) that say what was corrected."""
 import csv
 import io
 import json
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -175,3 +176,48 @@ def test_another_users_expense_cannot_be_changed(app, client, ana, auth):
     with app.app_context():
         expense = db.session.get(Expense, expense_id)
         assert (expense.deleted_at, expense.merchant) == (None, "AUTOMERCADO LOS YOSES")
+
+
+@pytest.mark.parametrize("merchant", ["X;=1+1", "＝1+1", "SODA, @SUM(A1)", "A\t+1", "\t=1",
+                                      "Tienda; ; -2+3", "＋HYPERLINK()"])
+def test_no_cell_starts_a_formula_whichever_separator_a_spreadsheet_uses(client, ana, merchant):
+    post(client, "/expenses/new", **cash(merchant=merchant))
+    body = client.get("/expenses.csv").data.decode("utf-8-sig")
+    # Read as a comma CSV, then as a Spanish-locale Excel reads it (";"), then tab-split.
+    for delimiter in (",", ";", "\t"):
+        for row in csv.reader(io.StringIO(body), delimiter=delimiter):
+            for cell in row:
+                first = unicodedata.normalize("NFKC", cell.lstrip(" ")[:1])
+                assert first not in ("=", "+", "@") and not cell.startswith("-"), (
+                    delimiter, cell)
+    sheet = load_workbook(io.BytesIO(client.get("/expenses.xlsx").data)).active
+    cell = sheet[2][7]  # the merchant: text, never a formula, in Excel too
+    assert cell.data_type == "s" and merchant.strip() in cell.value
+    assert unicodedata.normalize("NFKC", cell.value[:1]) not in ("=", "+", "@", "-")
+
+
+@pytest.mark.parametrize(("typed", "amount"), [
+    ("12\u00a0500,00", "12500.00"), ("12\u202f500,00", "12500.00")])
+def test_no_break_spaces_group_thousands(typed, amount):
+    assert read_amount(typed) == Decimal(amount)
+
+
+@pytest.mark.parametrize("typed", ["0,001", "99999999999999999999,5"])
+def test_amounts_no_one_writes_are_refused(typed):
+    assert read_amount(typed) is None
+
+
+def test_an_annotated_expense_survives_a_parser_that_no_longer_reads_its_mail(app, client, ana):
+    from expense_sync.ingest import reconcile
+    from expense_sync.parsing import parse_message as parse
+
+    expense_id = imported(app, ana)
+    post(client, f"/expenses/{expense_id}/edit", merchant="AUTOMERCADO LOS YOSES",
+         category="Supermercado")
+    with app.app_context():
+        expense = db.session.get(Expense, expense_id)
+        # What a parser that reads no transaction in it would say of the same mail.
+        outcome = parse(b"From: notificacion@notificacionesbaccr.com\r\nSubject: x\r\n\r\nx\r\n")
+        reconcile(expense.email_account, [(1, expense.message_key, outcome)])
+        db.session.commit()
+        assert db.session.get(Expense, expense_id) is not None

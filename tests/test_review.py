@@ -263,3 +263,32 @@ def test_migration_keeps_old_rows_as_unreadable_mail_and_mail_expenses(app):
         expense = db.session.scalars(db.select(Expense)).one()
         assert (expense.origin, expense.deleted_at, expense.original_values) == (
             "mail", None, None)
+
+
+def test_a_new_parser_does_not_overrule_no_es_un_movimiento(app, client, ana):
+    # The user dismissed a notice an older parser could not read; today's reads it.
+    with app.app_context():
+        row = sync_row(ana)
+        outcome = parse_message(raw(PURCHASE))
+        db.session.add(UnreadableEmail(
+            user_id=ana, email_account_id=row.email_account_id, message_key=outcome.message_id,
+            reason="unknown_layout", decision="dismissed"))
+        row.email_account.reread_until_uid = 1
+        db.session.commit()
+        result = store(row, raw(PURCHASE))
+        assert result.detected == 0
+        assert db.session.scalar(db.select(db.func.count()).select_from(Expense)) == 0
+        assert kept(ana)["unknown_layout"].decision == "dismissed"
+
+
+def test_a_decided_mail_takes_no_second_decision(app, client, ana):
+    with app.app_context():
+        store(sync_row(ana), raw(UNKNOWN_TYPE))
+        mail_id = kept(ana)["unknown_type"].id
+    post(client, f"/review/{mail_id}/register", **register_data())
+    for action in ("dismiss", "reread", "register"):
+        page = post(client, f"/review/{mail_id}/{action}", **register_data())
+        assert page.status_code == 302
+    with app.app_context():
+        assert kept(ana)["unknown_type"].decision == "registered"
+        assert db.session.scalar(db.select(db.func.count()).select_from(Expense)) == 1

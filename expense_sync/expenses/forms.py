@@ -21,12 +21,17 @@ CATEGORIES = ("Supermercado", "Restaurantes", "Transporte", "Combustible", "Serv
 _AROUND_AMOUNT = "₡¢$ \u00a0"
 
 
-_ONE_DECIMAL = re.compile(r"[0-9]+[.,][0-9]")
+_ONE_DECIMAL = re.compile(r"[0-9]{1,13}[.,][0-9]")
+# "0,001" would read as one colón (a thousands group after a zero): no one writes that.
+_ZERO_GROUP = re.compile(r"0[.,][0-9]{3}")
 
 
 def read_amount(text: str | None) -> Decimal | None:
     """The exact amount typed, in es-CR ("12.500,50") or plain ("12500.50") writing; else None."""
-    value = (text or "").strip(_AROUND_AMOUNT)
+    # es-CR formatting groups thousands with a no-break space (U+00A0 or U+202F).
+    value = (text or "").replace("\u00a0", " ").replace("\u202f", " ").strip(_AROUND_AMOUNT)
+    if _ZERO_GROUP.match(value):
+        return None
     if _ONE_DECIMAL.fullmatch(value):  # "12,5": a person's shorthand, no bank's
         return Decimal(value.replace(",", "."))
     return parse_amount(value)

@@ -63,6 +63,8 @@ def detail(mail_id: int):
 def register(mail_id: int):
     """Register the mail as the expense the user confirmed."""
     mail = own_mail(mail_id)
+    if mail.decision is not None:
+        return _decided_already(mail)
     form = ExpenseForm()
     if not form.validate():
         return render_template("review/detail.html", mail=mail, form=form,
@@ -83,7 +85,10 @@ def register(mail_id: int):
 @bp.post("/<int:mail_id>/dismiss")
 def dismiss(mail_id: int):
     """Say the mail moves no money: it stays, out of the queue."""
-    _decide(own_mail(mail_id), "dismissed")
+    mail = own_mail(mail_id)
+    if mail.decision is not None:
+        return _decided_already(mail)
+    _decide(mail, "dismissed")
     db.session.commit()
     flash("Listo: el correo quedó fuera de la lista por revisar.", "success")
     return redirect(url_for("review.index"))
@@ -103,6 +108,8 @@ def restore(mail_id: int):
 def reread(mail_id: int):
     """Read the mail again with today's parsers."""
     mail = own_mail(mail_id)
+    if mail.decision is not None:
+        return _decided_already(mail)
     outcome = ingest.reread(mail)
     db.session.commit()
     if outcome is None:
@@ -128,6 +135,12 @@ def reread_all():
     db.session.commit()
     flash(f"Se volvieron a leer {total} correos; {read} ya se pudieron leer.", "success")
     return redirect(url_for("review.index"))
+
+
+def _decided_already(mail: UnreadableEmail):
+    # Another tab decided meanwhile: a second decision would contradict the first.
+    flash("Ya se decidió qué hacer con este correo.", "info")
+    return redirect(url_for("review.detail", mail_id=mail.id))
 
 
 def _decide(mail: UnreadableEmail, decision: str | None) -> None:

@@ -43,8 +43,10 @@ def upgrade():
 
 
 def downgrade():
-    # Expenses without a mailbox cannot exist in the older schema.
-    op.execute("DELETE FROM expense WHERE email_account_id IS NULL OR message_key IS NULL")
+    # Expenses without a mailbox cannot exist in the older schema, and a deleted one would
+    # come back to life without its tombstone mark.
+    op.execute("DELETE FROM expense WHERE email_account_id IS NULL OR message_key IS NULL"
+               " OR deleted_at IS NOT NULL")
     with op.batch_alter_table('expense', schema=None) as batch_op:
         for column in ('deleted_at', 'corrected_at', 'original_values', 'note', 'category',
                        'origin'):

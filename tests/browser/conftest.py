@@ -22,7 +22,7 @@ def browser():
 def live(tmp_path_factory):
     """One stack for the session: every test makes its own user, so none sees another's data.
 
-    All the tests log in from 127.0.0.1, which the app lets log in 10 times a minute.
+    All the tests log in from 127.0.0.1: the stack lets one address log in 200 times a minute.
     """
     stack = LiveStack(tmp_path_factory.mktemp("live"))
     yield stack

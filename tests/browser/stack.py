@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from servers import DovecotServer, RedisServer, free_port
+from smtp_server import SmtpServer
 
 from expense_sync import create_app
 from expense_sync.config import from_environment
@@ -32,13 +33,17 @@ class LiveStack:
 
     def __init__(self, workdir: Path):
         self.redis = RedisServer()
+        self.smtp = SmtpServer()  # registration and password-reset links arrive here
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'live.sqlite3'}",
                     "REDIS_URL": self.redis.url, "PORT": str(self.port),
                     "LOCAL_MAILBOX_ROOT": str(workdir), "EXPENSE_SYNC_ENV": "test",
-                    "JOB_RETRY_INTERVALS": "0"}
+                    "JOB_RETRY_INTERVALS": "0", "MAIL_SERVER": "127.0.0.1",
+                    # Every browser test logs in from 127.0.0.1: more than 10 a minute.
+                    "LOGIN_LIMIT_PER_ADDRESS": "200 per minute",
+                    "MAIL_PORT": str(self.smtp.port), "MAIL_USE_TLS": "false"}
         self.cli = create_app(from_environment(str(workdir), self.env)).test_cli_runner()
         self.flask("db", "upgrade")
         self.web = self.worker = None
@@ -98,6 +103,14 @@ class LiveStack:
         self.flask("add-account", "--user", email, "--bank", "bac", "--address", email, *source)
         return email
 
+    def user_folder(self, email: str) -> Path:
+        """The user's own folder of the mailbox root, where their local sources go."""
+        from expense_sync.auth import find_user
+        from expense_sync.forms import user_folder
+
+        with self.cli.app.app_context():
+            return user_folder(str(self.workdir), find_user(email).id)
+
     def close(self) -> None:
         for process in (self.web, self.worker):
             if process and process.poll() is None:
@@ -109,6 +122,7 @@ class LiveStack:
         with self.cli.app.app_context():
             db.engine.dispose()
         self.redis.close()
+        self.smtp.close()
 
 
 def log_in(page, live, email):

@@ -17,6 +17,10 @@ def register(page, live) -> str:
     page.fill("#password", PASSWORD)
     page.fill("#confirm", PASSWORD)
     page.click("button[type=submit]")
+    expect(page.locator("#check-mail")).to_contain_text("activar su cuenta")
+    page.goto(live.smtp.link(email))  # the link of the mail the app sent
+    page.fill("#password", PASSWORD)  # whoever opens the link must know the password
+    page.click("button:has-text('Activar mi cuenta')")
     page.wait_for_url("**/accounts/new")
     return email
 
@@ -36,7 +40,7 @@ def test_newcomer_adds_a_local_maildir_and_syncs_it(page, live):
     purchases = [n for n in notices if n.expected.get("kind") == "purchase"][:2]
     assert len(purchases) == 2
     folder = f"exportes/{uuid.uuid4().hex[:8]}"
-    write_maildir(live.workdir / folder, purchases)
+    write_maildir(live.user_folder(email) / folder, purchases)
 
     page.select_option("#bank", "bac")
     page.fill("#address", email)
