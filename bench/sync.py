@@ -62,6 +62,7 @@ class Backend:
     total: int = 0
     expenses: int = 0
     unreadable: int = 0
+    ignored: int = 0  # bank mail the rules ignored, kept for the review queue
     status: str = ""
     seconds: float = 0.0
     worker_seconds: float = 0.0
@@ -226,17 +227,18 @@ def _trim(report: str) -> str:
     return "\n".join(lines)
 
 
-def count_rows(app, user_id: int) -> tuple[int, int]:
+def count_rows(app, user_id: int) -> tuple[int, int, int]:
+    """Expenses, unreadable mail and ignored bank mail stored for the user."""
     from expense_sync.models import Expense, UnreadableEmail
 
     with app.app_context():
         expenses = db.session.scalar(
             db.select(sa.func.count()).select_from(Expense).filter_by(user_id=user_id)
         )
-        unreadable = db.session.scalar(
-            db.select(sa.func.count()).select_from(UnreadableEmail).filter_by(user_id=user_id)
-        )
-    return expenses, unreadable
+        kept = dict(db.session.execute(
+            db.select(UnreadableEmail.status, sa.func.count()).filter_by(user_id=user_id)
+            .group_by(UnreadableEmail.status)).all())
+    return expenses, kept.get("unparsed", 0), kept.get("ignored", 0)
 
 
 def run_backend(
@@ -260,7 +262,7 @@ def run_backend(
         session, result.seconds, result.worker_seconds = timed_sync(app, user_id)
         result.status, result.processed = session.status, session.processed_emails
         result.total = session.total_emails
-        result.expenses, result.unreadable = count_rows(app, user_id)
+        result.expenses, result.unreadable, result.ignored = count_rows(app, user_id)
         if session.error_message:
             result.notes.append(f"error: {session.error_message}")
 
@@ -326,7 +328,8 @@ def report(
         print(
             f"[{b.name}] full sync: {b.status}, {b.processed}/{b.total} emails in "
             f"{b.seconds:.2f} s (worker wall {b.worker_seconds:.2f} s), "
-            f"{b.expenses} expenses stored, {b.unreadable} unreadable; "
+            f"{b.expenses} expenses stored, {b.unreadable} unreadable, {b.ignored} ignored "
+            "kept for review; "
             f"re-sync: {b.resync_status}, {b.resync_processed} emails"
         )
         for note in b.notes:

@@ -44,13 +44,15 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register one blueprint per feature."""
-    from . import accounts, admin, auth, expenses, health, review, sync
+    from . import accounts, admin, auth, expenses, health, profile, review, schedule, sync
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(schedule.bp)
     app.register_blueprint(sync.bp)
     app.register_blueprint(expenses.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(profile.bp)
     app.register_blueprint(health.bp)
     admin.register(app)
 

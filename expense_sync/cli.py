@@ -12,6 +12,8 @@ from flask.cli import with_appcontext
 from .accounts import apply_settings
 from .auth import create_user, find_user
 from .extensions import db
+from .forms import user_folder
+from .mailboxes.providers import CUSTOM, PROVIDERS
 from .models import BANKS, EmailAccount
 
 BANK_CHOICES = click.Choice(sorted(BANKS))
@@ -50,6 +52,8 @@ def create_user_command(email: str, password: str, admin: bool) -> None:
 @click.option("--user", "user_email", required=True, help="Owner's email.")
 @click.option("--bank", required=True, type=BANK_CHOICES)
 @click.option("--address", required=True, help="The mailbox's email address.")
+@click.option("--provider", type=click.Choice([*PROVIDERS, CUSTOM]), default=CUSTOM,
+              show_default=True, help="Fill in the provider's IMAP server; the user is ADDR.")
 @click.option("--imap-host")
 @click.option("--imap-port", type=click.IntRange(1, 65535))
 @click.option("--imap-user")
@@ -59,10 +63,17 @@ def create_user_command(email: str, password: str, admin: bool) -> None:
 @click.option("--folder", default="INBOX", show_default=True)
 @click.option("--mbox", type=click.Path(exists=True, dir_okay=False), help="A local mbox file.")
 @click.option("--maildir", type=click.Path(exists=True, file_okay=False), help="A Maildir.")
-def add_account_command(user_email, bank, address, imap_host, imap_port, imap_user,
+def add_account_command(user_email, bank, address, provider, imap_host, imap_port, imap_user,
                         imap_security, imap_password, folder, mbox, maildir) -> None:
     """Add an email account (IMAP, mbox or Maildir) and print its id."""
     user = _user_or_exit(user_email)
+    preset = PROVIDERS.get(provider)
+    if preset:
+        imap_host, imap_port = imap_host or preset.host, imap_port or preset.port
+        imap_user = imap_user or address
+        if not preset.passwords:
+            click.echo(f"warning: {preset.name} refuses passwords over IMAP; connect this "
+                       "account from the web with \"Conectar con Microsoft\".", err=True)
     sources = [name for name, value in (("imap", imap_host), ("mbox", mbox),
                                         ("maildir", maildir)) if value]
     if len(sources) != 1:
@@ -88,44 +99,57 @@ def add_account_command(user_email, bank, address, imap_host, imap_port, imap_us
 @click.command("rotate-encryption-keys")
 @with_appcontext
 def rotate_keys_command() -> None:
-    """Re-encrypt every stored IMAP password with the first key of ENCRYPTION_KEYS."""
+    """Re-encrypt stored IMAP passwords and OAuth2 tokens with the first ENCRYPTION_KEYS key."""
     from .crypto import rotate
 
-    accounts = db.session.scalars(
-        db.select(EmailAccount).where(EmailAccount.imap_password_encrypted.is_not(None))
-    ).all()
+    secrets = ("imap_password_encrypted", "oauth_refresh_token_encrypted",
+               "oauth_access_token_encrypted")
+    accounts = db.session.scalars(db.select(EmailAccount).where(db.or_(
+        *(getattr(EmailAccount, name).is_not(None) for name in secrets)))).all()
     for account in accounts:
-        account.imap_password_encrypted = rotate(account.imap_password_encrypted)
+        for name in secrets:
+            if getattr(account, name) is not None:
+                setattr(account, name, rotate(getattr(account, name)))
     db.session.commit()
-    click.echo(f"{len(accounts)} passwords re-encrypted")
+    click.echo(f"{len(accounts)} accounts' secrets re-encrypted")
 
 
 DEMO_EMAIL = "demo@expense-sync.cr"
 DEMO_PASSWORD = "demo-expense-sync"
+DEMO_AUTO_SYNC_MINUTES = 15
 
 
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
     """Create the demo user with four accounts backed by generated local mailboxes."""
+    from datetime import timedelta
+
     from flask import current_app
 
     from .demo import build_demo_mailboxes
+    from .dispatch import set_interval
+    from .models import now_utc
 
     user = find_user(DEMO_EMAIL) or create_user(DEMO_EMAIL, DEMO_PASSWORD)
     db.session.flush()
-    root = os.path.join(current_app.config["LOCAL_MAILBOX_ROOT"], "demo")
-    existing = {account.local_path for account in user.accounts}
-    for spec in build_demo_mailboxes(root):
+    # The demo's mailboxes live in its user's own folder, as a user's local sources must.
+    root = user_folder(current_app.config["LOCAL_MAILBOX_ROOT"], user.id)
+    existing = {(account.bank, account.address) for account in user.accounts}
+    for spec in build_demo_mailboxes(str(root)):
         path = os.path.abspath(spec["maildir"])
-        if path in existing:
+        if (spec["bank"], spec["address"]) in existing:
             continue
         account = EmailAccount(user_id=user.id)
         apply_settings(account, {"bank": spec["bank"], "address": spec["address"],
                                  "source_kind": "maildir", "local_path": path})
         db.session.add(account)
+    # The demo shows scheduled syncs too: every 15 minutes, the first half a minute from now.
+    set_interval(user, DEMO_AUTO_SYNC_MINUTES)
+    user.next_auto_sync_at = now_utc() + timedelta(seconds=30)
     db.session.commit()
-    click.echo(f"demo user {DEMO_EMAIL} with {len(user.accounts)} accounts")
+    click.echo(f"demo user {DEMO_EMAIL} with {len(user.accounts)} accounts; "
+               f"automatic sync every {DEMO_AUTO_SYNC_MINUTES} min, first in 30 s")
 
 
 @click.command("sync")
@@ -162,7 +186,7 @@ def _start_sync(user, *, wait: bool, as_json: bool) -> None:
     from .sync import control
 
     try:
-        session = control.start(user)
+        session = control.start(user, trigger="cli")
     except control.NoAccounts:
         raise click.ClickException(f"{user.email} has no email accounts") from None
     except control.QueueUnavailable:

@@ -94,7 +94,8 @@ def seed_progress(session: SyncSession) -> None:
     started = session.started_at or session.created_at
     Progress(get_redis()).start_session(session.token, status=session.status,
                              started_at_ms=int(started.timestamp() * 1000),
-                             accounts=[account_fields(row) for row in session.accounts])
+                             accounts=[account_fields(row) for row in session.accounts],
+                             trigger=session.trigger)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -137,6 +138,23 @@ def count_account(account: EmailAccount) -> Scan:
         return scan
     except MailboxError as exc:
         raise _failure(exc) from exc
+
+
+def finish_unchanged(row: SyncSessionAccount, scan: Scan) -> bool:
+    """Complete an account whose count found nothing to do, without a job of its own.
+
+    The usual case of a scheduled sync: a second login and scan would only confirm it.
+    Anything the job has to record (a new folder identity, a first sync, a re-read by
+    newer parsers) still goes through the job.
+    """
+    account = row.email_account
+    if (scan.uids or scan.reset or scan.uidvalidity != account.uidvalidity
+            or rereading(account) or account.reread_until_uid):
+        return False
+    row.status = "completed"
+    row.started_at = row.finished_at = now_utc()
+    account.uidvalidity_changes = 0
+    return True
 
 
 def _failure(exc: MailboxError) -> SyncFailure:

@@ -89,12 +89,32 @@ class Topic:
             self.add(event_id, payload, reset)
 
 
+class UserWatch:
+    """One user's open views in this process, waiting to hear that a session started."""
+
+    def __init__(self, user_id: int):
+        self.user_id = user_id
+        self.streams = 0
+        self.seq = 0  # of the newest notice
+        self.started: str | None = None  # its session's token; None: ask the database
+        self.wake = threading.Event()  # replaced, after being set, by every notice
+        self._lock = threading.Lock()
+
+    def notify(self, token: str | None) -> None:
+        with self._lock:
+            self.seq += 1
+            self.started = token
+            wake, self.wake = self.wake, threading.Event()
+        wake.set()
+
+
 class Hub:
     """Streams subscribe to a session's topic; one thread reads Redis for all of them."""
 
     def __init__(self, redis_url: str):
         self._url = redis_url
         self._topics: dict[str, Topic] = {}
+        self._users: dict[int, UserWatch] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pubsub = None
@@ -108,12 +128,31 @@ class Hub:
             if topic is None:
                 topic = self._topics[token] = Topic(token, feed)
             topic.streams += 1
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="event-hub",
-                                                daemon=True)
-                self._thread.start()
+            self._start_reader()
         self.connected.wait(CONNECT_WAIT)  # else what is published meanwhile is lost
         return topic
+
+    def _start_reader(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="event-hub", daemon=True)
+            self._thread.start()
+
+    def watch(self, user_id: int) -> UserWatch:
+        """The user's watch: woken whenever a session of theirs starts anywhere."""
+        with self._lock:
+            watch = self._users.get(user_id)
+            if watch is None:
+                watch = self._users[user_id] = UserWatch(user_id)
+            watch.streams += 1
+            self._start_reader()
+        self.connected.wait(CONNECT_WAIT)
+        return watch
+
+    def unwatch(self, watch: UserWatch) -> None:
+        with self._lock:
+            watch.streams -= 1
+            if watch.streams <= 0 and self._users.get(watch.user_id) is watch:
+                del self._users[watch.user_id]
 
     def unsubscribe(self, topic: Topic) -> None:
         with self._lock:
@@ -135,6 +174,10 @@ class Hub:
             return list(self._topics.values())
 
     def _catch_up_all(self) -> None:
+        with self._lock:
+            watches = list(self._users.values())
+        for watch in watches:  # a start may have been missed: each view asks the database
+            watch.notify(None)
         for topic in self._topics_now():
             try:
                 topic.catch_up()
@@ -145,6 +188,11 @@ class Hub:
 
     def _deliver(self, message: dict) -> None:
         event = json.loads(message["data"])
+        if "started" in event:  # a session of a user started: their idle views follow it
+            watch = self._users.get(event["user"])
+            if watch is not None:
+                watch.notify(event["started"])
+            return
         topic = self._topics.get(event["token"])
         if topic is None:
             return  # nobody here watches that session

@@ -32,6 +32,7 @@ from .engine import (
     account_fields,
     checkpoint,
     count_account,
+    finish_unchanged,
     seed_progress,
 )
 from .extensions import db, get_queue, get_redis
@@ -148,7 +149,10 @@ def tell_retry(token: str, message: str) -> None:
 
 @says_why_it_retries
 def start_sync(session_id: int) -> None:
-    """Count every account's new mail so the bar has a total, then queue one job per account."""
+    """Count every account's new mail so the bar has a total, then queue one job per account.
+
+    An account with no new mail is complete once counted (one login, no job).
+    """
     session = db.session.get(SyncSession, session_id)
     if session is None or session.status not in ("pending", "running"):
         return  # paused or over; a retry after a kill while running counts again
@@ -163,7 +167,8 @@ def start_sync(session_id: int) -> None:
             account = row.email_account
             scan = count_account(account)
             row.total_emails = len(scan.uids)
-            keep_scan(session, account, scan)
+            if not finish_unchanged(row, scan):
+                keep_scan(session, account, scan)
         except SyncFailure as failure:
             fail_row(row, failure.kind, failure.message)
         except Exception as exc:
@@ -298,13 +303,18 @@ def resume_rows(session: SyncSession) -> None:
 
 
 def held_work() -> set[tuple]:
-    """The arguments of every job queued, scheduled or running."""
+    """(function name, *arguments) of every job queued, scheduled or running.
+
+    The name tells a session's job from another job with the same ids (a user's scheduled
+    start takes a user id).
+    """
     queue = get_queue()
     alive = set(queue.get_job_ids())
     alive.update(queue.intermediate_queue.get_job_ids())
     for registry in (StartedJobRegistry(queue=queue), ScheduledJobRegistry(queue=queue)):
         alive.update(registry.get_job_ids(cleanup=False))
-    return {tuple(job.args) for job in Job.fetch_many(list(alive), connection=queue.connection)
+    return {(job.func_name.rpartition(".")[2], *job.args)
+            for job in Job.fetch_many(list(alive), connection=queue.connection)
             if job is not None}
 
 
@@ -316,18 +326,18 @@ def serve(session: SyncSession, held: set[tuple]) -> int:
     """
     redis = get_redis()
     if session.status == "pending":
-        if (session.id,) in held or now_utc() - session.created_at < START_GRACE:
+        if ("start_sync", session.id) in held or now_utc() - session.created_at < START_GRACE:
             return 0
         enqueue(start_sync, session)
         return 1
     if all(row.status in TERMINAL_STATES for row in session.accounts):
         finalize(session)
         return 0
-    if session.status != "running" or (session.id,) in held:
+    if session.status != "running" or ("start_sync", session.id) in held:
         return 0  # paused (the user resumes it), or still counting: its jobs come next
     queued = 0
     for row in session.accounts:
-        if row.status in TERMINAL_STATES or (session.id, row.id) in held:
+        if row.status in TERMINAL_STATES or ("sync_account", session.id, row.id) in held:
             continue
         if redis.exists(account_lock_key(row.id)):
             # A live job Redis forgot (restarted without persistence) still refreshes its

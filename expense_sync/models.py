@@ -32,6 +32,7 @@ ORIGINS = {"mail": "Leído del correo", "review": "Registrado desde un correo po
            "manual": "Agregado a mano"}
 DECISIONS = ("registered", "dismissed")
 ACTIVE_SYNC_STATES = ("pending", "running", "paused")
+TRIGGERS = ("manual", "schedule", "cli")
 
 
 def now_utc() -> datetime:
@@ -68,6 +69,10 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     # Part of the login id: rotating it on logout invalidates every copied session cookie.
     session_nonce: Mapped[str] = mapped_column(String(64), default=new_token)
+    # "Sincronizar automáticamente": minutes between scheduled syncs (None: off) and when the
+    # next is due. The dispatcher claims a user by moving next_auto_sync_at past now.
+    auto_sync_minutes: Mapped[int | None] = mapped_column(Integer)
+    next_auto_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
     accounts: Mapped[list["EmailAccount"]] = relationship(
@@ -90,6 +95,14 @@ class EmailAccount(db.Model):
     imap_user: Mapped[str | None] = mapped_column(String(255))
     # Fernet token; the plaintext never touches the database, a log or a job argument.
     imap_password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # OAuth2 sign-in instead of a password ("google", "microsoft"); its tokens are Fernet
+    # tokens too. No refresh token left means the grant was revoked: the user reconnects.
+    oauth_provider: Mapped[str | None] = mapped_column(String(20))
+    oauth_refresh_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    oauth_access_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    oauth_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 (hex) of the one certificate trusted for this server: a private server's own.
+    tls_fingerprint: Mapped[str | None] = mapped_column(String(64))
     folder: Mapped[str] = mapped_column(String(255), default="INBOX")
     local_path: Mapped[str | None] = mapped_column(Text)
     # Durable sync checkpoint, committed with every batch.
@@ -114,6 +127,11 @@ class EmailAccount(db.Model):
         return BANKS.get(self.bank, self.bank)
 
     @property
+    def needs_reconnect(self) -> bool:
+        """An OAuth2 account whose grant was revoked: only signing in again opens it."""
+        return bool(self.oauth_provider) and self.oauth_refresh_token_encrypted is None
+
+    @property
     def location(self) -> str:
         """Where the mail comes from, for display."""
         if self.source_kind == "imap":
@@ -126,6 +144,8 @@ class SyncSession(db.Model):
     token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(12), default="pending")
+    # TRIGGERS: what started it (the button, the schedule, the command line).
+    trigger: Mapped[str] = mapped_column(String(10), default="manual", server_default="manual")
     total_emails: Mapped[int] = mapped_column(Integer, default=0)
     processed_emails: Mapped[int] = mapped_column(Integer, default=0)
     detected_expenses: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,7 +9,8 @@ for Last-Event-ID) and announced on one pub/sub channel that each web process re
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 import redis
 
@@ -31,7 +32,8 @@ MIN_INTERVAL = 1.0             # seconds between two progress broadcasts of a se
 ACCOUNT_FIELDS = ("status", "total", "processed", "detected", "errors", "error_kind",
                   "error_message", "bank", "counted")
 # Session fields besides the status: "counting" is "1" while the accounts' mail is counted,
-# "finished_at" (epoch ms) is set once the session ended.
+# "finished_at" (epoch ms) is set once the session ended, "trigger" says what started it
+# (models.TRIGGERS), so a scheduled sync is told apart in every widget.
 
 
 def session_key(token: str) -> str:
@@ -91,12 +93,12 @@ class Progress:
     # -- writes (workers, and the web process when a user pauses or resumes) --------------
 
     def start_session(self, token: str, *, status: str, started_at_ms: int,
-                      accounts: Iterable[dict]) -> None:
+                      accounts: Iterable[dict], trigger: str = "manual") -> None:
         """Seed (or re-seed after a Redis restart) a session and its accounts."""
         accounts = list(accounts)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(session_key(token), mapping={
-            "status": status, "started_at": started_at_ms,
+            "status": status, "started_at": started_at_ms, "trigger": trigger,
             "accounts": ",".join(str(a["id"]) for a in accounts),
         })
         pipe.expire(session_key(token), EXPIRE_WHILE_ACTIVE)
@@ -139,7 +141,7 @@ class Progress:
 
     def take_scan(self, token: str, account_id: int) -> dict | None:
         """What keep_scan kept, once: a job run again after a kill scans for itself."""
-        value = self.redis.getdel(scan_key(token, account_id))
+        value = cast(bytes | None, self.redis.getdel(scan_key(token, account_id)))
         return json.loads(value) if value else None
 
     def set_status(self, token: str, status: str, **extra) -> None:
@@ -157,6 +159,10 @@ class Progress:
         for key in self.redis.scan_iter(f"es:sync:{token}*", count=100):
             pipe.expire(key, EXPIRE_AFTER_END)
         pipe.execute()
+
+    def announce_start(self, user_id: int, token: str) -> None:
+        """Tell every open view of the user that a session started (its stream follows it)."""
+        self.redis.publish(CHANNEL, json.dumps({"user": user_id, "started": token}))
 
     def publish(self, token: str, kind: str = "progress", *, force: bool = False,
                 message: str | None = None) -> str | None:
@@ -193,21 +199,21 @@ class Progress:
 
     def halfway_estimate(self, token: str) -> tuple[float, int] | None:
         """(when, seconds) of the first time remaining shown past half way, if any."""
-        value = self.redis.hget(session_key(token), "eta_halfway")
+        value = cast(bytes | None, self.redis.hget(session_key(token), "eta_halfway"))
         if not value:
             return None
         made_at, _, seconds = value.decode().partition(":")
         return float(made_at), int(seconds)
 
     def last_event_id(self, token: str) -> str | None:
-        newest = self.redis.xrevrange(events_key(token), count=1)
+        newest = cast(list, self.redis.xrevrange(events_key(token), count=1))
         return newest[0][0].decode() if newest else None
 
     # -- reads ----------------------------------------------------------------------------
 
     def snapshot(self, token: str) -> dict | None:
         """The session's current state in the shape of status.json, or None if unknown."""
-        session = _decode(self.redis.hgetall(session_key(token)))
+        session = _decode(cast(dict, self.redis.hgetall(session_key(token))))
         if not session:
             return None
         ids = [int(i) for i in session.get("accounts", "").split(",") if i]
@@ -224,22 +230,23 @@ class Progress:
                             counting=session.get("counting") == "1",
                             finished_at_ms=int(session.get("finished_at") or 0) or None)
         state["published_at"] = int(session.get("published_at") or 0) or None
+        state["trigger"] = session.get("trigger") or "manual"
         return state
 
     def events_after(self, token: str, last_id: str) -> list[tuple[str, dict]] | None:
         """Events newer than last_id, or None when last_id fell out of the kept window."""
         key = events_key(token)
-        oldest = self.redis.xrange(key, count=1)
+        oldest = cast(list, self.redis.xrange(key, count=1))
         # Gone, trimmed past last_id, or last_id is not an id we ever sent (None).
         if not oldest or newer(last_id, oldest[0][0].decode()) is not False:
             return None
-        entries = self.redis.xrange(key, min=f"({last_id}", max="+")
+        entries = cast(list, self.redis.xrange(key, min=f"({last_id}", max="+"))
         return [(entry_id.decode(), json.loads(fields[b"data"])) for entry_id, fields in
                 entries]
 
 
 def build_state(status: str, accounts: list[dict], *, started_at_ms: int = 0,
-                samples: list[str] = (), now: float | None = None, counting: bool = False,
+                samples: Sequence[str] = (), now: float | None = None, counting: bool = False,
                 finished_at_ms: int | None = None) -> dict:
     """Aggregate account figures into the session state (also used from the database).
 

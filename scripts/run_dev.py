@@ -1,4 +1,5 @@
-"""`make run`: embedded Redis when REDIS_URL is unset, migrations, demo data, web and worker.
+"""`make run`: embedded Redis when REDIS_URL is unset, migrations, demo data, web, worker and
+scheduler.
 
 Everything started here is stopped on Ctrl-C.
 """
@@ -107,9 +108,16 @@ def main() -> int:
         # started meanwhile waits in the queue.
         processes.append(subprocess.Popen([str(BIN / "python"), "worker.py"], cwd=ROOT, env=env,
                                           start_new_session=True))
+        # Scheduled syncs: RQ's cron scheduler queues the dispatcher every minute.
+        processes.append(subprocess.Popen([str(BIN / "python"), "scheduler.py"], cwd=ROOT,
+                                          env=env, start_new_session=True))
+        mail = (f"  Mail goes through {env['MAIL_SERVER']}." if env.get("MAIL_SERVER") else
+                "  MAIL_SERVER is not set: registration and password-reset links are written\n"
+                "  to this log (look for \"this message was not sent\").")
         print(f"\n  expense_sync is running at {url}\n"
-              "  Demo login: demo@expense-sync.cr / demo-expense-sync\n  Ctrl-C stops it.\n",
-              flush=True)
+              "  Demo login: demo@expense-sync.cr / demo-expense-sync\n"
+              "  The demo user's mail syncs by itself every 15 minutes, first in about 30 s.\n"
+              f"{mail}\n  Ctrl-C stops it.\n", flush=True)
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
         return 1

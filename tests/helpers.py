@@ -46,3 +46,23 @@ def identity(bank, kind, amount, currency, reference, occurred_at) -> tuple:
     """
     when = str(occurred_at) if reference else str(occurred_at)[:16]
     return tuple(str(field) for field in (bank, kind, amount, currency, reference, when))
+
+
+def sse_events(response):
+    """Parse a streamed body into (id, event, data) tuples and comments, as they come."""
+    for chunk in response.response:
+        text = chunk.decode() if isinstance(chunk, bytes) else chunk
+        if not text:
+            continue  # the stream yields an empty chunk after each event
+        assert text.endswith("\n\n"), text
+        if text.startswith(":"):
+            yield ("comment", text.strip())
+            continue
+        fields = {"id": None, "event": None, "data": []}
+        for line in text.strip("\n").split("\n"):
+            name, _, value = line.partition(": ")
+            if name == "data":
+                fields["data"].append(value)
+            else:
+                fields[name] = value
+        yield (fields["id"], fields["event"], "\n".join(fields["data"]))

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from helpers import csrf_token
+from helpers import sse_events as events
 
 from expense_sync.extensions import db, get_redis
 from expense_sync.models import EmailAccount, SyncSession, User
@@ -30,26 +31,6 @@ def running(app, auth, client, tmp_path):
 @pytest.fixture(autouse=True)
 def quick_heartbeat(monkeypatch):
     monkeypatch.setattr(stream, "HEARTBEAT_SECONDS", 0.3)
-
-
-def events(response):
-    """Parse the streamed body into (id, event, data) tuples and comments, as they come."""
-    for chunk in response.response:
-        text = chunk.decode() if isinstance(chunk, bytes) else chunk
-        if not text:
-            continue  # the stream yields an empty chunk after each event (see _event)
-        assert text.endswith("\n\n"), text
-        if text.startswith(":"):
-            yield ("comment", text.strip())
-            continue
-        fields = {"id": None, "event": None, "data": []}
-        for line in text.strip("\n").split("\n"):
-            name, _, value = line.partition(": ")
-            if name == "data":
-                fields["data"].append(value)
-            else:
-                fields[name] = value
-        yield (fields["id"], fields["event"], "\n".join(fields["data"]))
 
 
 def open_stream(client, token, **headers):

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from helpers import csrf_token
 
 from expense_sync.extensions import db
@@ -151,6 +152,7 @@ def test_start_twice_gives_the_same_running_sync(app, auth, client, tmp_path):
         assert db.session.query(SyncSession).count() == 1
 
 
+@pytest.mark.parametrize("app", ["sqlite"], indirect=True)  # Redis is what is down here
 def test_with_redis_down_pages_answer_in_spanish_and_nobody_is_locked_out(app):
     """Login (limits kept in memory meanwhile), the pages from the database, 503 elsewhere."""
     from helpers import AuthActions

@@ -70,11 +70,11 @@ def _original(mail: Mail) -> Mail | None:
                 inner.sent_at = mail.sent_at
             return inner
     for body in mail.bodies():
-        inner = _inline_original(body)
-        if inner is not None:
-            if inner.sent_at is None:
-                inner.sent_at = mail.sent_at
-            return inner
+        pasted = _inline_original(body)
+        if pasted is not None:
+            if pasted.sent_at is None:
+                pasted.sent_at = mail.sent_at
+            return pasted
     return None
 
 

@@ -40,11 +40,12 @@ def last_completed(user_id: int) -> SyncSession | None:
     ).scalar_one_or_none()
 
 
-def start(user: User) -> SyncSession:
+def start(user: User, trigger: str = "manual") -> SyncSession:
     """Start a sync of all the user's accounts, or return the one already running.
 
     The running one is served first: a session whose jobs were lost gets them again, and
     one with nothing left to do ends, so a stuck session never stands in the way.
+    `trigger` (models.TRIGGERS) says what started it: the button, the schedule or the CLI.
     """
     existing = active_session(user.id)
     if existing:
@@ -57,7 +58,7 @@ def start(user: User) -> SyncSession:
             return existing
     if not user.accounts:
         raise NoAccounts()
-    session = SyncSession(user_id=user.id, status="pending")
+    session = SyncSession(user_id=user.id, status="pending", trigger=trigger)
     session.accounts = [SyncSessionAccount(email_account=account) for account in user.accounts]
     db.session.add(session)
     try:
@@ -73,6 +74,10 @@ def start(user: User) -> SyncSession:
         session.error_message = "No se pudo iniciar: el servicio de tareas no responde."
         db.session.commit()
         raise QueueUnavailable() from exc
+    try:
+        Progress(get_redis()).announce_start(user.id, session.token)
+    except RedisError:  # open views catch up when their stream or poll reconnects
+        pass
     return session
 
 
@@ -113,6 +118,8 @@ def database_state(session: SyncSession) -> dict:
                 for row in session.accounts]
     started = session.started_at or session.created_at
     finished = session.finished_at
-    return build_state(session.status, accounts,
-                       started_at_ms=int(started.timestamp() * 1000),
-                       finished_at_ms=int(finished.timestamp() * 1000) if finished else None)
+    state = build_state(session.status, accounts,
+                        started_at_ms=int(started.timestamp() * 1000),
+                        finished_at_ms=int(finished.timestamp() * 1000) if finished else None)
+    state["trigger"] = session.trigger
+    return state

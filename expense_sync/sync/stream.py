@@ -57,11 +57,12 @@ def stream(token: str):
     if request.method == "HEAD":
         return Response(mimetype="text/event-stream")
     log.info("stream opened user=%s ip=%s", current_user.id, request.remote_addr)
-    feed = WidgetFeed(current_app._get_current_object(), session)
+    app = current_app._get_current_object()
+    feed = WidgetFeed(app, session, app.create_url_adapter(request), current_user.id)
     # A stream lives for minutes: give its database connection back to the pool now.
     db.session.close()
     last_event_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    hub = get_hub(current_app._get_current_object())
+    hub = get_hub(app)
     topic = hub.subscribe(token, feed)  # before catching up, so nothing falls between
     try:
         cursor = topic.seq
@@ -171,13 +172,12 @@ class WidgetFeed:
     a topic keeps its feed as long as streams watch, and ORM rows would pin a session's
     worth of objects."""
 
-    def __init__(self, app, session):
-        last = control.last_completed(current_user.id)
+    def __init__(self, app, session, urls, user_id: int):
+        last = control.last_completed(user_id)
         self.app, self.token, self.session_id = app, session.token, session.id
         self.template = app.jinja_env.get_template("sync/_widget.html")
-        # Topics render from the event reader, outside any request: URLs are built as this
-        # request would build them (its application root), with no context to push.
-        urls = app.create_url_adapter(request)
+        # Topics render from the event reader, outside any request: URLs are built as the
+        # opening request would build them (its application root), with no context to push.
         self.context = {
             "sync_session": SimpleNamespace(token=session.token,
                                             finished_at=session.finished_at),

@@ -14,7 +14,7 @@ HISTORY_PAGE = 20
 def _require_login():
     """Every sync page needs a logged-in user; the event stream answers 401 instead."""
     if not current_user.is_authenticated:
-        if request.endpoint in ("sync.stream", "sync.status_json"):
+        if request.endpoint in ("sync.stream", "sync.user_stream", "sync.status_json"):
             abort(401)
         return current_app.login_manager.unauthorized()
     return None
@@ -87,6 +87,13 @@ def resume(token: str):
     session = own_session(token)
     control.resume(session)
     return render_widget(session)
+
+
+@bp.get("/sync/widget")
+def widget():
+    """The widget of the user's active (else latest) sync, for polling when streams fail."""
+    user_id = current_user.id
+    return render_widget(control.active_session(user_id) or control.latest_session(user_id))
 
 
 @bp.get("/sync_sessions/<token>/status")

@@ -1,8 +1,10 @@
-// Keeps the sync widget live. One tab per browser holds the event stream (a Web Lock decides
-// which) and shares every update with the other tabs (BroadcastChannel), so any number of
-// tabs stay live within HTTP/1.1's six connections per site. Whenever the stream is down,
-// polling the status fragment takes over, and the stream is tried again with backoff for as
-// long as the page is open. All HTML comes rendered from the server.
+// Keeps the sync widget live. One tab per browser holds the user's event stream (a Web Lock
+// decides which) and shares every update with the other tabs (BroadcastChannel), so any
+// number of tabs stay live within HTTP/1.1's six connections per site. The stream follows
+// whatever sync the user runs, started here, elsewhere or by the schedule, and waits for
+// the next one when it ends. Whenever the stream is down, polling the widget fragment takes
+// over, and the stream is tried again with backoff for as long as the page is open. All
+// HTML comes rendered from the server.
 //
 // Connection states: live (stream), polling (stream down, polls answer: the widget is still
 // current, so no banner), reconnecting, lost (nothing answered MAX_FAILURES times), offline.
@@ -16,7 +18,8 @@
   var FOLLOWER_WATCHDOG = 20000;
   var POLL_FAST = 2000;
   var POLL_SLOW = 10000;
-  var TERMINAL = ["completed", "failed"];
+  var ALIVE_EVERY = 10000;          // how often the leading tab tells the others it streams
+  var TOKEN = /data-token="([^"]+)"/;
 
   var PATCH_DEPTH = 5;              // deep enough to reach one account's count and bar
 
@@ -49,6 +52,13 @@
     return true;
   }
 
+  // Tabs of one browser share a stream only when they show the same user's widget (a test,
+  // or someone who signed in as another user in another tab).
+  function userKey() {
+    var panel = document.getElementById("sync-panel");
+    return panel ? panel.dataset.user || "" : "";
+  }
+
   function toast(text, kind) {
     var box = document.getElementById("toasts");
     if (!box || !text) return;
@@ -61,12 +71,13 @@
   }
 
   function WidgetController(widget) {
-    this.token = widget.dataset.token;
     this.statusUrl = widget.dataset.statusUrl;
     this.streamUrl = widget.dataset.streamUrl;
     this.failures = 0;
     this.timers = {};
     this.lastEventId = null;
+    this.idToken = null;        // the session lastEventId belongs to
+    this.aliveAt = 0;
     this.pending = null;
     this.leader = false;
     this.stopped = false;
@@ -74,7 +85,7 @@
     this.pollsAnswer = false;   // whether the last poll answered
     this.pollDelay = POLL_FAST;
     this.listeners = [];
-    this.channel = "BroadcastChannel" in window ? new BroadcastChannel("sync-" + this.token) : null;
+    this.channel = "BroadcastChannel" in window ? new BroadcastChannel("sync-widget-" + userKey()) : null;
     if (this.channel) this.channel.onmessage = this.onShared.bind(this);
     this.listen(document, "visibilitychange", this.onVisibility.bind(this));
     this.listen(window, "online", this.onOnline.bind(this));
@@ -103,7 +114,7 @@
     var self = this;
     if (!navigator.locks) { this.lead(); return; }
     this.lockAbort = new AbortController();
-    navigator.locks.request("sync-stream-" + this.token, { signal: this.lockAbort.signal },
+    navigator.locks.request("sync-stream-" + userKey(), { signal: this.lockAbort.signal },
       function () { return self.lead(); }).catch(function () {});
     this.watchFollower();
   };
@@ -131,24 +142,28 @@
 
   WidgetController.prototype.connect = function () {
     var self = this;
-    if (this.stopped) return;
+    if (this.stopped || this.evicted) return;
     if (navigator.onLine === false) { this.onOffline(); return; }
     this.abortStream();
     var abort = new AbortController();
     this.streamAbort = abort;
     var headers = { "Accept": "text/event-stream" };
-    if (this.lastEventId) headers["Last-Event-ID"] = this.lastEventId;
+    var widget = this.widget();
+    var shown = widget ? widget.dataset.token : null;
+    if (this.lastEventId && shown && shown === this.idToken) {
+      headers["Last-Event-ID"] = this.lastEventId;
+    }
+    var ended = ["completed", "failed"].indexOf(this.status()) !== -1;
+    var url = this.streamUrl + (shown ? "?shown=" + encodeURIComponent(shown) +
+                                        (ended ? "&ended=1" : "") : "");
     this.armSilence(FIRST_BYTE_TIMEOUT);
-    fetch(this.streamUrl, { headers: headers, signal: abort.signal, credentials: "same-origin",
+    fetch(url, { headers: headers, signal: abort.signal, credentials: "same-origin",
                             cache: "no-store" })
       .then(function (response) {
         if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
         return self.read(response.body.getReader(), abort);
       })
-      .then(function () {
-        if (abort.signal.aborted) return;
-        if (TERMINAL.indexOf(self.status()) !== -1) self.finish(); else self.fail();
-      })
+      .then(function () { if (!abort.signal.aborted) self.fail(); })
       .catch(function () { if (!abort.signal.aborted) self.fail(); });
   };
 
@@ -160,6 +175,8 @@
       return reader.read().then(function (chunk) {
         if (chunk.done || abort.signal.aborted) return;
         self.armSilence(SILENCE_TIMEOUT);
+        self.setConnection("live");   // any byte, a comment too: an idle stream sends only those
+        self.tellAlive();
         buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, "\n");
         var end;
         while ((end = buffer.indexOf("\n\n")) !== -1) {
@@ -185,9 +202,13 @@
     });
     if (!data.length) return;
     if (type === "closed") { this.replaced(); return; }
-    if (id) this.lastEventId = id;
     this.setConnection("live");
-    if (type === "widget") this.share({ type: "widget", html: data.join("\n") });
+    if (type === "widget") {
+      var html = data.join("\n");
+      var token = TOKEN.exec(html);
+      if (id) { this.lastEventId = id; this.idToken = token ? token[1] : null; }
+      this.share({ type: "widget", html: html });
+    }
     else if (type === "toast") this.share({ type: "toast", text: data.join("\n") });
   };
 
@@ -195,6 +216,15 @@
   WidgetController.prototype.share = function (message) {
     if (this.channel) this.channel.postMessage(message);
     this.onShared({ data: message });
+  };
+
+  // Heartbeats say nothing to the page, but an idle stream sends nothing else: the other
+  // tabs hear now and then that it is alive, or they would poll for themselves.
+  WidgetController.prototype.tellAlive = function () {
+    var now = Date.now();
+    if (!this.channel || now - this.aliveAt < ALIVE_EVERY) return;
+    this.aliveAt = now;
+    this.channel.postMessage({ type: "alive" });
   };
 
   WidgetController.prototype.onShared = function (event) {
@@ -210,7 +240,6 @@
     var widget = this.widget();
     if (!widget) return;
     this.morph(widget, html).forEach(function (element) { htmx.process(element); });
-    if (TERMINAL.indexOf(this.status()) !== -1) this.finish();
   };
 
   // An update usually changes the bar, the figures and one account. Morphing the whole
@@ -262,6 +291,7 @@
   // polling keeps the widget current, and the stream is not reopened (that would close
   // another one in turn).
   WidgetController.prototype.replaced = function () {
+    this.evicted = true;
     this.abortStream();
     clearTimeout(this.timers.reconnect);
     this.pollsAnswer = true;
@@ -320,7 +350,12 @@
   WidgetController.prototype.polled = function (answered) {
     var before = this.pollsAnswer;
     this.pollsAnswer = answered;
-    if (this.stopped || !this.leader || this.connection === "live") return;
+    if (this.stopped) return;
+    if (!this.leader) {   // a follower's own polls say whether the server answers
+      if (this.connection !== "idle") this.setConnection(answered ? "idle" : "reconnecting");
+      return;
+    }
+    if (this.connection === "live") return;
     if (this.connection === "offline" && !answered) return;
     if (answered && !before && this.failures > 0) {
       this.failures = 0;
@@ -383,11 +418,6 @@
     if (this.leader) this.connect(); else this.pollOnce();
   };
 
-  WidgetController.prototype.finish = function () {
-    if (this.connection !== "idle") this.setConnection("done");
-    this.destroy();
-  };
-
   WidgetController.prototype.destroy = function () {
     this.stopped = true;
     this.abortStream();
@@ -403,13 +433,11 @@
 
   var current = null;
 
-  // (Re)attach after the page loads and after htmx swaps in a widget for a new session.
+  // One controller per page, for as long as it shows the widget: it follows every session.
   function attach() {
     var widget = document.getElementById("sync-widget");
-    var token = widget && widget.dataset.active === "true" ? widget.dataset.token : null;
-    if (current && current.token === token && !current.stopped) return;
-    if (current) current.destroy();
-    current = token ? new WidgetController(widget) : null;
+    if (current && !current.stopped) return;
+    current = widget ? new WidgetController(widget) : null;
   }
 
   document.addEventListener("DOMContentLoaded", attach);

@@ -1,0 +1,136 @@
+"""The user's stream: an idle dashboard follows any sync started anywhere, then the next."""
+
+import re
+
+import pytest
+from helpers import sse_events
+
+from expense_sync.extensions import db, get_redis
+from expense_sync.models import EmailAccount, SyncSession, User
+from expense_sync.progress import Progress
+from expense_sync.sync import control, user_stream
+
+
+@pytest.fixture(autouse=True)
+def quick_heartbeat(monkeypatch):
+    monkeypatch.setattr(user_stream, "HEARTBEAT_SECONDS", 0.3)
+
+
+@pytest.fixture
+def ana(app, auth, client, tmp_path):
+    """A logged-in user with two accounts and no sync yet; returns her id."""
+    user_id = auth.create()
+    auth.login()
+    with app.app_context():
+        for bank in ("bac", "promerica"):
+            db.session.add(EmailAccount(user_id=user_id, bank=bank, address=f"{bank}@x.cr",
+                                        source_kind="maildir", local_path=str(tmp_path)))
+        db.session.commit()
+    return user_id
+
+
+def start_elsewhere(app, user_id: int) -> str:
+    """What the CLI, the schedule or another browser does: start a sync of the user."""
+    with app.app_context():
+        return control.start(db.session.get(User, user_id)).token
+
+
+def end(app, token: str, status: str = "completed") -> None:
+    with app.app_context():
+        session = db.session.scalars(db.select(SyncSession).filter_by(token=token)).one()
+        session.status = status
+        db.session.commit()
+        progress = Progress(get_redis())
+        progress.set_status(token, status)
+        progress.publish(token, "state", force=True)
+
+
+def opened(response):
+    """The stream's events after the comment it opens with at once."""
+    reader = sse_events(response)
+    assert next(reader) == ("comment", ": open")
+    return reader
+
+
+def widgets(reader):
+    """The next widget event of a stream, skipping heartbeats."""
+    return next(event for event in reader if event[0] != "comment")
+
+
+def token_and_status(html: str) -> tuple[str | None, str]:
+    token = re.search(r'data-token="([^"]+)"', html)
+    status = re.search(r'data-status="([^"]*)"', html)
+    return (token.group(1) if token else None), (status.group(1) if status else "idle")
+
+
+def open_user_stream(client, shown=None, **headers):
+    path = "/sync/stream" + (f"?shown={shown}" if shown else "")
+    return client.get(path, headers=headers, buffered=False)
+
+
+def test_an_idle_view_follows_syncs_started_elsewhere_one_after_another(app, client, ana):
+    response = open_user_stream(client)
+    reader = opened(response)
+    assert next(reader) == ("comment", ": heartbeat")  # nothing to show yet: it waits
+    first = start_elsewhere(app, ana)
+    assert token_and_status(widgets(reader)[2]) == (first, "pending")
+    with app.app_context():
+        progress = Progress(get_redis())
+        progress.set_status(first, "running")
+        progress.update_account(first, 1, status="processing", processed=5, total=10)
+        progress.publish(first, "progress", force=True)
+    event_id, kind, html = widgets(reader)
+    assert kind == "widget" and event_id and 'id="sync-processed">5<' in html
+    end(app, first)
+    assert token_and_status(widgets(reader)[2]) == (first, "completed")
+    assert next(reader) == ("comment", ": heartbeat")  # still open after the end
+    second = start_elsewhere(app, ana)
+    assert second != first
+    assert token_and_status(widgets(reader)[2]) == (second, "pending")
+    response.close()
+
+
+def test_a_view_that_shows_the_end_gets_nothing_again(app, client, ana):
+    token = start_elsewhere(app, ana)
+    end(app, token)
+    reader = opened(client.get(f"/sync/stream?shown={token}&ended=1", buffered=False))
+    assert next(reader) == ("comment", ": heartbeat")
+
+
+def test_a_view_that_missed_the_end_of_its_sync_gets_it(app, client, ana):
+    token = start_elsewhere(app, ana)
+    end(app, token)
+    reader = opened(open_user_stream(client, shown=token))  # it still shows it running
+    assert token_and_status(widgets(reader)[2]) == (token, "completed")
+
+
+def test_a_view_showing_an_older_sync_gets_the_current_one(app, client, ana):
+    old = start_elsewhere(app, ana)
+    end(app, old, "failed")
+    current = start_elsewhere(app, ana)
+    reader = opened(open_user_stream(client, shown=old))
+    assert token_and_status(widgets(reader)[2]) == (current, "pending")
+
+
+def test_last_event_id_replays_only_within_the_shown_sync(app, client, ana):
+    token = start_elsewhere(app, ana)
+    with app.app_context():
+        progress = Progress(get_redis())
+        progress.set_status(token, "running")
+        seen = progress.publish(token, "state", force=True)
+        progress.update_account(token, 1, status="processing", processed=3, total=10)
+        missed = progress.publish(token, "progress", force=True)
+    reader = opened(open_user_stream(client, shown=token, **{"Last-Event-ID": seen}))
+    assert widgets(reader)[0] == missed
+
+
+def test_anonymous_gets_401_and_a_foreign_page_403(app, client, ana, auth):
+    assert open_user_stream(client, Origin="https://evil.example").status_code == 403
+    auth.logout()
+    assert open_user_stream(client).status_code == 401
+
+
+def test_a_view_showing_the_running_sync_gets_its_state_at_once(app, client, ana):
+    token = start_elsewhere(app, ana)
+    reader = opened(open_user_stream(client, shown=token))
+    assert token_and_status(widgets(reader)[2]) == (token, "pending")
