@@ -47,6 +47,13 @@ def dovecot():
 
 
 @pytest.fixture(scope="session")
+def tls_dovecot():
+    """The same with SSL and STARTTLS ports under the tests' own CA, shared likewise."""
+    with DovecotServer(tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def postgres_url():
     """A migrated, empty PostgreSQL schema for the session (TEST_DATABASE_URL)."""
     url = os.environ["TEST_DATABASE_URL"]

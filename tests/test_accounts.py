@@ -376,14 +376,6 @@ def test_add_account_command_takes_a_provider(app, auth, runner, provider, host)
 # A private server's own certificate, trusted for this account only.
 
 
-@pytest.fixture(scope="module")
-def tls_dovecot():
-    from servers import DovecotServer
-
-    with DovecotServer(tls=True) as server:
-        yield server
-
-
 def test_probar_conexion_offers_to_trust_a_self_signed_certificate(app, auth, client,
                                                                    tls_dovecot):
     import hashlib

@@ -14,16 +14,15 @@ import uuid
 
 import pytest
 from imap_proxy import Answer, ImapProxy
-from servers import DovecotServer
 from test_mailboxes import BAC, PASSWORD, SENDERS, email, settings
 
 from expense_sync.mailboxes import MailboxError, check_connection, open_source
 
 
-@pytest.fixture(scope="module")
-def dovecot():
-    with DovecotServer(tls=True) as server:
-        yield server
+@pytest.fixture
+def dovecot(tls_dovecot):
+    """Every test here may need the TLS ports: the session's TLS Dovecot."""
+    return tls_dovecot
 
 
 @pytest.fixture

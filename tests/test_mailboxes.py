@@ -179,12 +179,6 @@ def test_errors_survive_pickling():
     assert (error.kind, error.message, error.transient) == ("network", "Se perdió", True)
 
 
-@pytest.fixture(scope="module")
-def tls_dovecot():
-    with DovecotServer(tls=True) as server:
-        yield server
-
-
 @pytest.fixture
 def tls_user(tls_dovecot) -> str:
     name = f"u{uuid.uuid4().hex[:10]}"

@@ -91,6 +91,23 @@ def _seconds(timeout: float) -> str:
     return f"{shown} segundo" if timeout == 1 else f"{shown} segundos"
 
 
+# What each permanent refusal means (imap_replies.meaning), and what the user can do.
+REFUSALS = {
+    "quota": ("server", "{host} limitó el acceso a este buzón por exceso de uso (cuota de "
+                        "descarga o de espacio). Intente de nuevo en unas horas o revise su "
+                        "cuota con su proveedor."),
+    "not_connected": ("authentication", "{host} aceptó el usuario pero no abrió el buzón: "
+                                        "revise la contraseña y que el acceso IMAP esté "
+                                        "activado en su cuenta."),
+    "web_login": ("authentication", "{host} bloqueó el inicio de sesión por seguridad: entre a "
+                                    "su correo desde el navegador, confirme que fue usted y "
+                                    "vuelva a intentar, o use una contraseña de aplicación."),
+    "app_password": ("authentication", "Su cuenta exige una contraseña de aplicación: créela "
+                                       "en la configuración de seguridad de su cuenta de "
+                                       "correo y úsela aquí en lugar de su contraseña."),
+}
+
+
 def _refusal(exc: imaplib.IMAP4.error, settings: ImapSettings,
              stage: Stage) -> MailboxError | None:
     """A refusal worded by the server: throttling, quota, folder, login, whatever its wording."""
@@ -100,24 +117,9 @@ def _refusal(exc: imaplib.IMAP4.error, settings: ImapSettings,
         message = f"{host} pidió esperar antes de seguir (demasiadas conexiones o consultas)."
         return MailboxError("server", message + said, transient=True,
                             retry_after=suggested_delay(str(exc)))
-    if found == "quota":
-        message = (f"{host} limitó el acceso a este buzón por exceso de uso (cuota de descarga "
-                   "o de espacio). Intente de nuevo en unas horas o revise su cuota con su "
-                   "proveedor.")
-        return MailboxError("server", message + said)
-    if found == "not_connected":
-        message = (f"{host} aceptó el usuario pero no abrió el buzón: revise la contraseña y "
-                   "que el acceso IMAP esté activado en su cuenta.")
-        return MailboxError("authentication", message + said)
-    if found == "web_login":
-        message = (f"{host} bloqueó el inicio de sesión por seguridad: entre a su correo desde "
-                   "el navegador, confirme que fue usted y vuelva a intentar, o use una "
-                   "contraseña de aplicación.")
-        return MailboxError("authentication", message + said)
-    if found == "app_password":
-        message = ("Su cuenta exige una contraseña de aplicación: créela en la configuración "
-                   "de seguridad de su cuenta de correo y úsela aquí en lugar de su contraseña.")
-        return MailboxError("authentication", message + said)
+    if found in REFUSALS:
+        kind, message = REFUSALS[found]
+        return MailboxError(kind, message.format(host=host) + said)
     if found == "folder" and stage == "select":
         message = f"La carpeta «{settings.folder}» no existe en el buzón."
         return MailboxError("folder", message + said)
