@@ -65,4 +65,5 @@ def sse_events(response):
                 fields["data"].append(value)
             else:
                 fields[name] = value
-        yield (fields["id"], fields["event"], "\n".join(fields["data"]))
+        # An event with no name is a "message" (the widget fragment).
+        yield (fields["id"], fields["event"] or "message", "\n".join(fields["data"]))

@@ -59,7 +59,7 @@ def test_snapshot_first_multiline_framing_and_increasing_ids(app, client, runnin
     assert "Access-Control-Allow-Origin" not in response.headers
     stream_events = events(response)
     first_id, kind, html = next(stream_events)
-    assert kind == "widget" and html.count("\n") > 20
+    assert kind == "message" and html.count("\n") > 20
     assert html.lstrip().startswith('<section id="sync-widget"')
     assert data_attr(html, "status") == "pending"
     ids = [first_id]
@@ -69,7 +69,9 @@ def test_snapshot_first_multiline_framing_and_increasing_ids(app, client, runnin
         assert data_attr(html, "processed") == str(processed)
         assert data_attr(html, "published-at").isdigit()
         ids.append(event_id)
-    as_tuples = [tuple(map(int, i.split("-"))) for i in ids]
+    # Numbered within the session: a reconnect's Last-Event-ID says which sync it saw.
+    assert all(i.startswith(f"{running}:") for i in ids)
+    as_tuples = [tuple(map(int, i.rpartition(":")[2].split("-"))) for i in ids]
     assert as_tuples == sorted(as_tuples) and len(set(ids)) == 4
 
 
@@ -82,12 +84,24 @@ def test_last_event_id_replays_missed_events(app, client, running):
     assert replayed == ["2", "3"]
 
 
+def test_last_event_id_of_the_session_or_of_another_one(app, client, running):
+    first = publish(app, running, processed=1, session_status="running")
+    publish(app, running, processed=2)
+    own = events(open_stream(client, running, **{"Last-Event-ID": f"{running}:{first}"}))
+    assert data_attr(next(own)[2], "processed") == "2"
+    other = events(open_stream(client, running, **{"Last-Event-ID": f"someone-else:{first}"}))
+    assert data_attr(next(other)[2], "status") == "running"  # a snapshot, not a replay
+    assert stream.position_in(running, f"{running}:{first}") == first
+    assert stream.position_in(running, first) == first
+    assert stream.position_in(running, f"x:{first}") is None
+
+
 def test_unknown_or_expired_last_event_id_gets_a_snapshot(app, client, running):
     publish(app, running, processed=7, session_status="running")
     for stale in ("1-0", "not-an-id"):
         event_id, kind, html = next(events(open_stream(client, running,
                                                        **{"Last-Event-ID": stale})))
-        assert kind == "widget" and data_attr(html, "processed") == "7"
+        assert kind == "message" and data_attr(html, "processed") == "7"
 
 
 def test_heartbeat_and_clean_end_after_terminal_event(app, client, running):
@@ -245,7 +259,7 @@ def test_streams_of_one_session_share_each_rendered_event(app, client, running, 
     rendered.clear()
     event_id = publish(app, running, processed=5, session_status="running")
     received = [next(e for e in reader if e[0] != "comment") for reader in readers]
-    assert [e[0] for e in received] == [event_id] * 3
+    assert [e[0] for e in received] == [f"{running}:{event_id}"] * 3
     assert len({e[2] for e in received}) == 1
     assert rendered == [event_id]
     hub = app.extensions["event_hub"]
@@ -389,8 +403,7 @@ def test_a_line_break_in_any_value_cannot_add_an_event(app, client, running):
     assert {name for name, _ in fields} <= {"id", "event", "data", ""}
     assert [value.strip() for name, value in fields if name == "event"].count("toast") <= 1
     assert all(value.strip() != "9-9" for name, value in fields if name == "id")
-    assert [value.strip() for name, value in fields if name == "event"] in (
-        ["widget"], ["widget", "toast"])
+    assert [value.strip() for name, value in fields if name == "event"] in ([], ["toast"])
 
 
 def test_sse_data_lines_for_every_kind_of_break():
@@ -402,7 +415,7 @@ def test_past_the_cap_the_oldest_stream_is_told_to_poll_and_ends(app, client, ru
     responses = [open_stream(client, running) for _ in range(3)]
     readers = [events(response) for response in responses]
     for reader in readers:
-        assert next(reader)[1] == "widget"
+        assert next(reader)[1] == "message"
     oldest = [event for event in readers[0] if event[0] != "comment"]
     assert oldest == [(None, "closed", "polling")]  # and then the stream ended
     assert next(readers[2])[0] == "comment"  # the newer ones stay open (heartbeats)

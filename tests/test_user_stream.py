@@ -45,16 +45,19 @@ def end(app, token: str, status: str = "completed") -> None:
         progress.publish(token, "state", force=True)
 
 
+HEARTBEAT = (None, "heartbeat", "")
+
+
 def opened(response):
-    """The stream's events after the comment it opens with at once."""
+    """The stream's events after the heartbeat it opens with at once."""
     reader = sse_events(response)
-    assert next(reader) == ("comment", ": open")
+    assert next(reader) == HEARTBEAT
     return reader
 
 
 def widgets(reader):
     """The next widget event of a stream, skipping heartbeats."""
-    return next(event for event in reader if event[0] != "comment")
+    return next(event for event in reader if event != HEARTBEAT)
 
 
 def token_and_status(html: str) -> tuple[str | None, str]:
@@ -71,7 +74,7 @@ def open_user_stream(client, shown=None, **headers):
 def test_an_idle_view_follows_syncs_started_elsewhere_one_after_another(app, client, ana):
     response = open_user_stream(client)
     reader = opened(response)
-    assert next(reader) == ("comment", ": heartbeat")  # nothing to show yet: it waits
+    assert next(reader) == HEARTBEAT  # nothing to show yet: it waits
     first = start_elsewhere(app, ana)
     assert token_and_status(widgets(reader)[2]) == (first, "pending")
     with app.app_context():
@@ -80,10 +83,11 @@ def test_an_idle_view_follows_syncs_started_elsewhere_one_after_another(app, cli
         progress.update_account(first, 1, status="processing", processed=5, total=10)
         progress.publish(first, "progress", force=True)
     event_id, kind, html = widgets(reader)
-    assert kind == "widget" and event_id and 'id="sync-processed">5<' in html
+    assert kind == "message" and event_id.startswith(f"{first}:")
+    assert 'id="sync-processed">5<' in html
     end(app, first)
     assert token_and_status(widgets(reader)[2]) == (first, "completed")
-    assert next(reader) == ("comment", ": heartbeat")  # still open after the end
+    assert next(reader) == HEARTBEAT  # still open after the end
     second = start_elsewhere(app, ana)
     assert second != first
     assert token_and_status(widgets(reader)[2]) == (second, "pending")
@@ -94,7 +98,7 @@ def test_a_view_that_shows_the_end_gets_nothing_again(app, client, ana):
     token = start_elsewhere(app, ana)
     end(app, token)
     reader = opened(client.get(f"/sync/stream?shown={token}&ended=1", buffered=False))
-    assert next(reader) == ("comment", ": heartbeat")
+    assert next(reader) == HEARTBEAT
 
 
 def test_a_view_that_missed_the_end_of_its_sync_gets_it(app, client, ana):
@@ -121,7 +125,28 @@ def test_last_event_id_replays_only_within_the_shown_sync(app, client, ana):
         progress.update_account(token, 1, status="processing", processed=3, total=10)
         missed = progress.publish(token, "progress", force=True)
     reader = opened(open_user_stream(client, shown=token, **{"Last-Event-ID": seen}))
-    assert widgets(reader)[0] == missed
+    assert widgets(reader)[0] == f"{token}:{missed}"
+
+
+def test_a_reconnect_names_the_sync_it_saw_in_its_last_event_id(app, client, ana):
+    # htmx reconnects to the URL the page opened, whatever the page shows since: the
+    # Last-Event-ID alone says which sync the browser saw, and how far.
+    old = start_elsewhere(app, ana)
+    end(app, old)
+    token = start_elsewhere(app, ana)
+    with app.app_context():
+        progress = Progress(get_redis())
+        progress.set_status(token, "running")
+        seen = progress.publish(token, "state", force=True)
+        progress.update_account(token, 1, status="processing", processed=4, total=10)
+        missed = progress.publish(token, "progress", force=True)
+    reader = opened(client.get(f"/sync/stream?shown={old}&ended=1", buffered=False,
+                               headers={"Last-Event-ID": f"{token}:{seen}"}))
+    event_id, _, html = widgets(reader)
+    assert event_id == f"{token}:{missed}" and 'id="sync-processed">4<' in html
+    # One that saw the older sync gets the current one whole.
+    reader = opened(open_user_stream(client, **{"Last-Event-ID": f"{old}:{seen}"}))
+    assert token_and_status(widgets(reader)[2]) == (token, "running")
 
 
 def test_anonymous_gets_401_and_a_foreign_page_403(app, client, ana, auth):

@@ -61,7 +61,8 @@ def stream(token: str):
     feed = WidgetFeed(app, session, app.create_url_adapter(request), current_user.id)
     # A stream lives for minutes: give its database connection back to the pool now.
     db.session.close()
-    last_event_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    last_event_id = position_in(token, request.headers.get("Last-Event-ID")
+                                or request.args.get("last_event_id"))
     hub = get_hub(app)
     topic = hub.subscribe(token, feed)  # before catching up, so nothing falls between
     try:
@@ -120,6 +121,24 @@ def _follow(hub, topic, cursor: int, sent: str, frames: list[bytes], done: bool,
         _slots.release(slot)
         hub.unsubscribe(topic)
         metrics.stream_closed()
+
+
+def position_in(token: str, last_event_id: str | None) -> str | None:
+    """The event id within session `token` that a client's Last-Event-ID names, if any.
+
+    Frames are numbered "<token>:<event id>", so a stream that follows one sync after another
+    knows from the header alone which sync the browser last saw; a bare event id (a client
+    of the per-session stream from before) is taken as the session's own.
+    """
+    if not last_event_id:
+        return None
+    seen, _, event_id = last_event_id.rpartition(":")
+    return event_id if seen in ("", token) else None
+
+
+def session_of(last_event_id: str | None) -> str | None:
+    """The session token a Last-Event-ID names, or None for a bare or missing one."""
+    return (last_event_id or "").rpartition(":")[0] or None
 
 
 def sse_data(text: str, breaks: re.Pattern = _ANY_BREAK) -> str:
@@ -199,7 +218,9 @@ class WidgetFeed:
         html = self.template.render(state=state, **context)
         # Indentation is a third of the fragment and means nothing to the browser: every
         # update goes to every open tab, so it is left out (the line breaks stay).
-        text = f"id: {event_id}\nevent: widget\n{sse_data(html.strip(), _LINE_BREAK)}\n"
+        # Unnamed: htmx's SSE extension swaps these into the widget; named ones (the toast)
+        # become DOM events.
+        text = f"id: {self.token}:{event_id}\n{sse_data(html.strip(), _LINE_BREAK)}\n"
         if payload.get("message"):
             text += f"event: toast\n{sse_data(payload['message'])}\n"
         return text.encode()

@@ -17,12 +17,23 @@ from ..extensions import db, limiter
 from ..models import SyncSession
 from ..progress import TERMINAL_STATES, newer
 from . import bp, control
-from .stream import CLOSED, HEARTBEAT, HEARTBEAT_SECONDS, WidgetFeed, _same_origin, _slots
+from .stream import (
+    CLOSED,
+    HEARTBEAT_SECONDS,
+    WidgetFeed,
+    _same_origin,
+    _slots,
+    position_in,
+    session_of,
+)
 from .stream import _stream_key as stream_key
 
 log = logging.getLogger(__name__)
 
-OPEN = b": open\n\n"
+# A named event, not a comment: the page's htmx SSE extension surfaces events only, and the
+# page tells a live stream from a silent one (a buffering proxy, a dead connection) by them.
+# It is also the first thing sent, at once: an idle stream has nothing else to say.
+HEARTBEAT = b"event: heartbeat\n\n"
 
 
 class Following:
@@ -75,9 +86,11 @@ def user_stream():
         return Response(mimetype="text/event-stream")
     app, user_id = current_app._get_current_object(), current_user.id
     urls = app.create_url_adapter(request)
-    shown = request.args.get("shown") or None  # the session the page shows now
-    shows_end = request.args.get("ended") == "1"  # and whether it shows how it ended
+    # The session the page shows, and whether it shows how it ended: from the last event
+    # it saw when it reconnects, else from the page.
     last_event_id = request.headers.get("Last-Event-ID")
+    shown = session_of(last_event_id) or request.args.get("shown") or None
+    shows_end = request.args.get("ended") == "1" and not session_of(last_event_id)
     hub = get_hub(app)
     watch = hub.watch(user_id)  # before looking: a start meanwhile wakes the stream
     try:
@@ -85,7 +98,8 @@ def user_stream():
         feed = feed_of(app, urls, user_id, None)
         following = None
         if feed is not None:
-            following = Following(hub, feed, last_event_id if feed.token == shown else None)
+            following = Following(hub, feed, position_in(feed.token, last_event_id)
+                                  if feed.token == shown else None)
             if following.done and feed.token == shown and shows_end:
                 following.frames = []  # the page already shows how it ended
     except BaseException:
@@ -105,7 +119,7 @@ def _follow(app, urls, hub, watch, seen: int, following: Following | None, slot)
     metrics.stream_opened()
     try:
         yield
-        yield OPEN  # at once: an idle stream would say nothing before its first heartbeat
+        yield HEARTBEAT
         if following is not None:
             yield from following.frames
             following.frames = None

@@ -82,13 +82,15 @@
   });
 
   // "Probar conexión" lists the fields to fix; mark them as the server marks them on save.
-  document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.target.id !== "connection-result") return;
-    var form = event.target.closest("form");
+  // htmx 4 fires the event on the button that asked.
+  document.addEventListener("htmx:after:swap", function (event) {
+    if (!event.target.matches || !event.target.matches("[data-probe]")) return;
+    var result = document.getElementById("connection-result");
+    var form = result.closest("form");
     form.querySelectorAll("[aria-invalid]").forEach(function (field) {
       field.removeAttribute("aria-invalid");
     });
-    event.target.querySelectorAll("a[data-field]").forEach(function (link) {
+    result.querySelectorAll("a[data-field]").forEach(function (link) {
       var field = form.elements.namedItem(link.getAttribute("data-field"));
       if (field) field.setAttribute("aria-invalid", "true");
     });

@@ -1,10 +1,14 @@
-// Keeps the sync widget live. One tab per browser holds the user's event stream (a Web Lock
-// decides which) and shares every update with the other tabs (BroadcastChannel), so any
-// number of tabs stay live within HTTP/1.1's six connections per site. The stream follows
-// whatever sync the user runs, started here, elsewhere or by the schedule, and waits for
-// the next one when it ends. Whenever the stream is down, polling the widget fragment takes
-// over, and the stream is tried again with backoff for as long as the page is open. All
-// HTML comes rendered from the server.
+// Keeps the sync widget live; htmx does the transport. In the tab that leads, #sync-live is
+// an hx-sse element: htmx's SSE extension reads the user's event stream, reconnects with
+// backoff and jitter, sends Last-Event-ID and morphs every fragment into #sync-widget.
+// While the stream is down, #sync-poll polls the same fragment (hx-trigger "every").
+//
+// This file does what htmx has no attribute for. One tab per browser holds the stream (a
+// Web Lock decides which) and shares every fragment with the other tabs (BroadcastChannel),
+// so any number of tabs stay live within HTTP/1.1's six connections per site. It tells a
+// live stream from a silent one (the stream opens with a heartbeat event and sends one
+// every 15 s), turns polling on and off and sets its pace, holds a hidden tab's updates
+// until it is shown, and drives the connection banner and toasts from htmx's events.
 //
 // Connection states: live (stream), polling (stream down, polls answer: the widget is still
 // current, so no banner), reconnecting, lost (nothing answered MAX_FAILURES times), offline.
@@ -12,52 +16,13 @@
   "use strict";
 
   var MAX_FAILURES = 5;
-  var MAX_DELAY = 30000;
-  var FIRST_BYTE_TIMEOUT = 8000;   // a buffering proxy shows up as silence
-  var SILENCE_TIMEOUT = 40000;     // the server sends a heartbeat every 15 s
+  var MAX_DELAY = 30000;            // reopening a stream whose first request was refused
+  var FIRST_EVENT_TIMEOUT = 8000;   // a buffering proxy shows up as silence after the headers
+  var SILENCE_TIMEOUT = 40000;      // the server sends a heartbeat every 15 s
   var FOLLOWER_WATCHDOG = 20000;
-  var POLL_FAST = 2000;
-  var POLL_SLOW = 10000;
+  var POLL_FAST = "2s";             // while a sync runs
+  var POLL_SLOW = "10s";            // otherwise: a sync started elsewhere shows up within that
   var ALIVE_EVERY = 10000;          // how often the leading tab tells the others it streams
-  var TOKEN = /data-token="([^"]+)"/;
-
-  var PATCH_DEPTH = 5;              // deep enough to reach one account's count and bar
-
-  function patch(current, next, depth, morphed) {
-    if (current.isEqualNode(next)) return;
-    if (depth > 0 && sameShell(current, next)) {
-      var olds = Array.prototype.slice.call(current.children);
-      var news = Array.prototype.slice.call(next.children);
-      for (var i = 0; i < olds.length; i++) patch(olds[i], news[i], depth - 1, morphed);
-      return;
-    }
-    Idiomorph.morph(current, next, { morphStyle: "outerHTML" });
-    morphed.push(current);   // morphed in place: sameShell matched its tag and id
-  }
-
-  // The same element with the same attributes and text around the same child elements:
-  // whatever differs is inside its children.
-  function sameShell(a, b) {
-    if (a.tagName !== b.tagName || a.attributes.length !== b.attributes.length ||
-        a.childNodes.length !== b.childNodes.length) return false;
-    for (var i = 0; i < a.attributes.length; i++) {
-      if (b.getAttribute(a.attributes[i].name) !== a.attributes[i].value) return false;
-    }
-    for (var j = 0; j < a.childNodes.length; j++) {
-      var x = a.childNodes[j], y = b.childNodes[j];
-      if (x.nodeType !== y.nodeType) return false;
-      if (x.nodeType === Node.ELEMENT_NODE ? x.tagName !== y.tagName || x.id !== y.id
-          : x.nodeValue !== y.nodeValue) return false;
-    }
-    return true;
-  }
-
-  // Tabs of one browser share a stream only when they show the same user's widget (a test,
-  // or someone who signed in as another user in another tab).
-  function userKey() {
-    var panel = document.getElementById("sync-panel");
-    return panel ? panel.dataset.user || "" : "";
-  }
 
   function toast(text, kind) {
     var box = document.getElementById("toasts");
@@ -70,23 +35,35 @@
     setTimeout(function () { item.remove(); }, 5000);
   }
 
-  function WidgetController(widget) {
-    this.statusUrl = widget.dataset.statusUrl;
-    this.streamUrl = widget.dataset.streamUrl;
+  function WidgetController(panel) {
+    this.panel = panel;
+    this.live = document.getElementById("sync-live");
+    this.poller = document.getElementById("sync-poll");
     this.failures = 0;
     this.timers = {};
-    this.lastEventId = null;
-    this.idToken = null;        // the session lastEventId belongs to
     this.aliveAt = 0;
     this.pending = null;
     this.leader = false;
     this.stopped = false;
     this.connection = "idle";
     this.pollsAnswer = false;   // whether the last poll answered
-    this.pollDelay = POLL_FAST;
+    this.pace = null;           // the polling interval while polling, else null
     this.listeners = [];
-    this.channel = "BroadcastChannel" in window ? new BroadcastChannel("sync-widget-" + userKey()) : null;
+    // Tabs of one browser share a stream only when they show the same user's widget (a
+    // test, or someone who signed in as another user in another tab).
+    var key = panel.dataset.user || "";
+    this.lockName = "sync-stream-" + key;
+    this.channel = "BroadcastChannel" in window ? new BroadcastChannel("sync-widget-" + key) : null;
     if (this.channel) this.channel.onmessage = this.onShared.bind(this);
+    // On the panel: #sync-live is replaced when its stream is dropped, the panel stays.
+    this.listen(panel, "htmx:sse:after:connection", this.onConnected.bind(this));
+    this.listen(panel, "htmx:sse:before:connection", this.onReconnecting.bind(this));
+    this.listen(panel, "htmx:sse:before:message", this.onMessage.bind(this));
+    this.listen(panel, "htmx:after:request", this.onAnswer.bind(this));
+    this.listen(panel, "htmx:error", this.onRequestError.bind(this));
+    this.listen(panel, "toast", this.onToast.bind(this));
+    this.listen(panel, "closed", this.onReplaced.bind(this));
+    this.listen(panel, "htmx:after:swap", this.onSwapped.bind(this));
     this.listen(document, "visibilitychange", this.onVisibility.bind(this));
     this.listen(window, "online", this.onOnline.bind(this));
     this.listen(window, "offline", this.onOffline.bind(this));
@@ -114,7 +91,7 @@
     var self = this;
     if (!navigator.locks) { this.lead(); return; }
     this.lockAbort = new AbortController();
-    navigator.locks.request("sync-stream-" + userKey(), { signal: this.lockAbort.signal },
+    navigator.locks.request(this.lockName, { signal: this.lockAbort.signal },
       function () { return self.lead(); }).catch(function () {});
     this.watchFollower();
   };
@@ -126,7 +103,7 @@
     clearTimeout(this.timers.follower);
     return new Promise(function (resolve) {
       self.releaseLead = resolve;
-      self.connect();
+      self.openStream();
     });
   };
 
@@ -136,86 +113,129 @@
     if (this.leader || this.stopped) return;
     this.timers.follower = setTimeout(function () {
       // No word from the leading tab for a while: check for ourselves.
-      self.pollOnce().then(function () { self.watchFollower(); });
+      self.pollOnce();
+      self.watchFollower();
     }, FOLLOWER_WATCHDOG);
   };
 
-  WidgetController.prototype.connect = function () {
-    var self = this;
+  // --- The stream (hx-sse on #sync-live) ---
+
+  // Opens the stream from what the widget shows now: the server sends nothing again that
+  // the page already shows. Once open, htmx reconnects by itself with Last-Event-ID.
+  WidgetController.prototype.openStream = function () {
     if (this.stopped || this.evicted) return;
     if (navigator.onLine === false) { this.onOffline(); return; }
-    this.abortStream();
-    var abort = new AbortController();
-    this.streamAbort = abort;
-    var headers = { "Accept": "text/event-stream" };
+    clearTimeout(this.timers.reopen);
+    this.dropStream();
+    var url = new URL(this.live.getAttribute("hx-sse:connect"), location.href);
     var widget = this.widget();
     var shown = widget ? widget.dataset.token : null;
-    if (this.lastEventId && shown && shown === this.idToken) {
-      headers["Last-Event-ID"] = this.lastEventId;
+    url.search = "";
+    if (shown) url.searchParams.set("shown", shown);
+    if (shown && ["completed", "failed"].indexOf(this.status()) !== -1) {
+      url.searchParams.set("ended", "1");
     }
-    var ended = ["completed", "failed"].indexOf(this.status()) !== -1;
-    var url = this.streamUrl + (shown ? "?shown=" + encodeURIComponent(shown) +
-                                        (ended ? "&ended=1" : "") : "");
-    this.armSilence(FIRST_BYTE_TIMEOUT);
-    fetch(url, { headers: headers, signal: abort.signal, credentials: "same-origin",
-                            cache: "no-store" })
-      .then(function (response) {
-        if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
-        return self.read(response.body.getReader(), abort);
-      })
-      .then(function () { if (!abort.signal.aborted) self.fail(); })
-      .catch(function () { if (!abort.signal.aborted) self.fail(); });
+    this.live.setAttribute("hx-sse:connect", url.pathname + url.search);
+    htmx.process(this.live);
+    htmx.trigger(this.live, "sync:lead");
   };
 
-  WidgetController.prototype.read = function (reader, abort) {
-    var self = this;
-    var decoder = new TextDecoder();
-    var buffer = "";
-    function pump() {
-      return reader.read().then(function (chunk) {
-        if (chunk.done || abort.signal.aborted) return;
-        self.armSilence(SILENCE_TIMEOUT);
-        self.setConnection("live");   // any byte, a comment too: an idle stream sends only those
-        self.tellAlive();
-        buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, "\n");
-        var end;
-        while ((end = buffer.indexOf("\n\n")) !== -1) {
-          self.dispatch(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-        }
-        return pump();
-      });
-    }
-    return pump();
+  // htmx's SSE extension stops for good only when its element leaves the page: the element
+  // is closed (htmx's cleanup aborts the request) and a fresh copy takes its place. Every
+  // opening uses a fresh copy, processed once, so no element ever holds two streams.
+  WidgetController.prototype.dropStream = function () {
+    clearTimeout(this.timers.silence);
+    var old = this.live;
+    var fresh = old.cloneNode(false);
+    fresh.removeAttribute("data-htmx-powered");
+    htmx.process(old, true);
+    old.replaceWith(fresh);
+    this.live = fresh;
   };
 
-  WidgetController.prototype.dispatch = function (block) {
-    var id = null, type = "message", data = [];
-    block.split("\n").forEach(function (line) {
-      if (line.charAt(0) === ":") return;
-      var colon = line.indexOf(":");
-      var field = colon === -1 ? line : line.slice(0, colon);
-      var value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
-      if (field === "id") id = value;
-      else if (field === "event") type = value;
-      else if (field === "data") data.push(value);
-    });
-    if (!data.length) return;
-    if (type === "closed") { this.replaced(); return; }
+  WidgetController.prototype.fromStream = function (event) {
+    return event.target === this.live;
+  };
+
+  WidgetController.prototype.onConnected = function (event) {
+    if (this.fromStream(event)) this.armSilence(FIRST_EVENT_TIMEOUT);
+  };
+
+  // htmx reconnects after the stream ended or failed: each try is a failure until an event
+  // comes (a reconnect that answers but never sends one is no better).
+  WidgetController.prototype.onReconnecting = function (event) {
+    if (!this.fromStream(event) || !event.detail.connection.attempt) return;
+    this.failed();
+  };
+
+  WidgetController.prototype.onMessage = function (event) {
+    if (!this.fromStream(event)) return;
+    var message = event.detail.message;
+    this.armSilence(SILENCE_TIMEOUT);
     this.setConnection("live");
-    if (type === "widget") {
-      var html = data.join("\n");
-      var token = TOKEN.exec(html);
-      if (id) { this.lastEventId = id; this.idToken = token ? token[1] : null; }
-      this.share({ type: "widget", html: html });
+    this.tellAlive();
+    if (message.event) return;   // heartbeat; toast and closed come as DOM events
+    // A widget fragment: htmx morphs it in here, unless the tab is hidden.
+    if (this.channel) this.channel.postMessage({ type: "widget", html: message.data });
+    if (!this.leader) this.watchFollower();
+    if (document.hidden) {
+      this.pending = message.data;
+      event.detail.cancelled = true;
+      event.preventDefault();
     }
-    else if (type === "toast") this.share({ type: "toast", text: data.join("\n") });
   };
 
-  // Other tabs first: applying a final state here ends this controller and its channel.
-  WidgetController.prototype.share = function (message) {
-    if (this.channel) this.channel.postMessage(message);
-    this.onShared({ data: message });
+  WidgetController.prototype.onToast = function (event) {
+    if (!this.fromStream(event)) return;
+    this.share({ type: "toast", text: event.detail.data });
+  };
+
+  // The server closed this stream for a newer one of the same user (its per-user cap):
+  // polling keeps the widget current, and the stream is not reopened (that would close
+  // another one in turn).
+  WidgetController.prototype.onReplaced = function (event) {
+    if (!this.fromStream(event)) return;
+    this.evicted = true;
+    clearTimeout(this.timers.silence);
+    clearTimeout(this.timers.reopen);
+    this.pollsAnswer = true;
+    this.startPolling();
+    this.setConnection("polling");
+  };
+
+  // The opening request answered without a stream (a 429, a login page): htmx's SSE
+  // extension reconnects only streams it has seen open, so this one is retried here.
+  WidgetController.prototype.onAnswer = function (event) {
+    if (event.target === this.poller) { this.onPolled(event); return; }
+    if (this.fromStream(event)) this.refused();
+  };
+
+  WidgetController.prototype.onRequestError = function (event) {
+    if (event.target === this.poller) this.polled(false);
+    else if (this.fromStream(event)) this.refused();
+  };
+
+  WidgetController.prototype.refused = function () {
+    var self = this;
+    this.failed();
+    var delay = Math.min(Math.pow(2, this.failures) * 1000 + Math.random() * 1000, MAX_DELAY);
+    clearTimeout(this.timers.reopen);
+    this.timers.reopen = setTimeout(function () { self.openStream(); }, delay);
+  };
+
+  // Nothing came for too long on an open stream: it is dropped and opened again.
+  WidgetController.prototype.armSilence = function (ms) {
+    var self = this;
+    clearTimeout(this.timers.silence);
+    this.timers.silence = setTimeout(function () { self.dropStream(); self.refused(); }, ms);
+  };
+
+  WidgetController.prototype.failed = function () {
+    if (this.stopped) return;
+    clearTimeout(this.timers.silence);
+    this.failures += 1;
+    this.startPolling();
+    this.setConnection(this.degraded());
   };
 
   // Heartbeats say nothing to the page, but an idle stream sends nothing else: the other
@@ -225,6 +245,14 @@
     if (!this.channel || now - this.aliveAt < ALIVE_EVERY) return;
     this.aliveAt = now;
     this.channel.postMessage({ type: "alive" });
+  };
+
+  // --- Sharing with the other tabs ---
+
+  // Other tabs first: applying a final state here ends nothing, but keeps the order.
+  WidgetController.prototype.share = function (message) {
+    if (this.channel) this.channel.postMessage(message);
+    this.onShared({ data: message });
   };
 
   WidgetController.prototype.onShared = function (event) {
@@ -238,111 +266,44 @@
 
   WidgetController.prototype.apply = function (html) {
     var widget = this.widget();
-    if (!widget) return;
-    this.morph(widget, html).forEach(function (element) { htmx.process(element); });
+    if (widget) htmx.swap({ sourceElement: widget, target: widget, text: html, swap: "outerMorph" });
   };
 
-  // An update usually changes the bar, the figures and one account. Morphing the whole
-  // fragment (a hundred elements) cost most of an update's time on a busy machine, so only
-  // the parts that differ are morphed; the rest is compared natively and left alone.
-  // Returns the elements it morphed: only they can hold new htmx attributes.
-  WidgetController.prototype.morph = function (widget, html) {
-    var template = document.createElement("template");
-    template.innerHTML = html;
-    var next = template.content.firstElementChild;
-    var morphed = [];
-    if (next && next.id === widget.id) {
-      patch(widget, next, PATCH_DEPTH, morphed);
-    } else {
-      Idiomorph.morph(widget, html, { morphStyle: "outerHTML" });
-      morphed.push(this.widget());
-    }
-    return morphed;
-  };
-
-  WidgetController.prototype.armSilence = function (ms) {
-    var self = this;
-    clearTimeout(this.timers.silence);
-    this.timers.silence = setTimeout(function () {
-      self.abortStream();
-      self.fail();
-    }, ms);
-  };
-
-  WidgetController.prototype.abortStream = function () {
-    clearTimeout(this.timers.silence);
-    if (this.streamAbort) this.streamAbort.abort();
-    this.streamAbort = null;
-  };
-
-  WidgetController.prototype.fail = function () {
-    var self = this;
-    if (this.stopped) return;
-    this.abortStream();
-    this.failures += 1;
-    this.startPolling();
-    this.setConnection(this.degraded());
-    var delay = Math.min(Math.pow(2, this.failures) * 1000 + Math.random() * 1000, MAX_DELAY);
-    clearTimeout(this.timers.reconnect);
-    this.timers.reconnect = setTimeout(function () { self.connect(); }, delay);
-  };
-
-  // The server closed this stream for a newer one of the same user (its per-user cap):
-  // polling keeps the widget current, and the stream is not reopened (that would close
-  // another one in turn).
-  WidgetController.prototype.replaced = function () {
-    this.evicted = true;
-    this.abortStream();
-    clearTimeout(this.timers.reconnect);
-    this.pollsAnswer = true;
-    this.startPolling();
-    this.setConnection("polling");
-  };
-
-  // The state while the stream is down: polls that answer keep the widget current.
-  WidgetController.prototype.degraded = function () {
-    if (this.pollsAnswer) return "polling";
-    return this.failures >= MAX_FAILURES ? "lost" : "reconnecting";
-  };
-
-  WidgetController.prototype.retryNow = function () {
-    this.failures = 0;
-    clearTimeout(this.timers.reconnect);
-    this.setConnection("reconnecting");
-    this.connect();
-    this.pollOnce();
-  };
+  // --- Polling (hx-get on #sync-poll) ---
 
   WidgetController.prototype.startPolling = function () {
-    var self = this;
-    if (this.timers.poll || this.stopped) return;
-    this.pollDelay = POLL_FAST;
-    function tick() {
-      self.pollOnce().then(function () {
-        if (self.stopped || self.connection === "live") { self.timers.poll = null; return; }
-        self.pollDelay = self.status() === "running" ? POLL_FAST
-          : Math.min(self.pollDelay * 1.5, POLL_SLOW);
-        self.timers.poll = setTimeout(tick, self.pollDelay);
-      });
-    }
-    this.timers.poll = setTimeout(tick, 0);
+    if (this.stopped) return;
+    this.setPace(this.status() === "running" ? POLL_FAST : POLL_SLOW);
   };
 
   WidgetController.prototype.stopPolling = function () {
-    clearTimeout(this.timers.poll);
-    this.timers.poll = null;
+    this.setPace(null);
+  };
+
+  WidgetController.prototype.setPace = function (pace) {
+    if (pace === this.pace) return;
+    var first = !this.pace;
+    this.pace = pace;
+    this.poller.setAttribute("hx-trigger", pace ? "sync:poll, every " + pace : "sync:poll");
+    htmx.process(this.poller, true);
+    if (pace && first) this.pollOnce();
   };
 
   WidgetController.prototype.pollOnce = function () {
-    var self = this;
-    return fetch(this.statusUrl, { headers: { "HX-Request": "true" }, credentials: "same-origin",
-                                   cache: "no-store" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.text();
-      })
-      .then(function (html) { self.share({ type: "widget", html: html }); self.polled(true); })
-      .catch(function () { self.polled(false); });
+    htmx.trigger(this.poller, "sync:poll");
+  };
+
+  // A poll answered: htmx morphed the fragment in here; the other tabs get it too.
+  WidgetController.prototype.onPolled = function (event) {
+    var ctx = event.detail.ctx;
+    var ok = ctx.response && ctx.response.status === 200;
+    if (ok && this.channel) this.channel.postMessage({ type: "widget", html: ctx.text });
+    this.polled(ok);
+  };
+
+  // The widget changed (a poll, the stream, a button): polling keeps pace with the sync.
+  WidgetController.prototype.onSwapped = function () {
+    if (this.pace) this.startPolling();
   };
 
   // A poll that answers after nothing did means the server is back: the stream is tried
@@ -357,12 +318,26 @@
     }
     if (this.connection === "live") return;
     if (this.connection === "offline" && !answered) return;
-    if (answered && !before && this.failures > 0) {
+    if (answered && !before && this.failures > 0 && !this.evicted) {
       this.failures = 0;
-      clearTimeout(this.timers.reconnect);
-      this.connect();
+      this.openStream();
     }
     if (this.connection !== "idle") this.setConnection(this.degraded());
+  };
+
+  // --- Connection state, banner and toasts ---
+
+  // The state while the stream is down: polls that answer keep the widget current.
+  WidgetController.prototype.degraded = function () {
+    if (this.pollsAnswer) return "polling";
+    return this.failures >= MAX_FAILURES ? "lost" : "reconnecting";
+  };
+
+  WidgetController.prototype.retryNow = function () {
+    this.failures = 0;
+    this.setConnection("reconnecting");
+    this.openStream();
+    this.pollOnce();
   };
 
   WidgetController.prototype.setConnection = function (state) {
@@ -382,8 +357,7 @@
     if ((state === "live" || state === "polling") && troubled.indexOf(previous) !== -1) {
       toast("Conexión restablecida", "success");
     }
-    var panel = document.getElementById("sync-panel");
-    if (panel) panel.dataset.connection = state;
+    this.panel.dataset.connection = state;
     var box = document.getElementById("sync-connection");
     if (!box) return;
     var messages = { reconnecting: "Reconectando...", lost: "Conexión perdida",
@@ -405,9 +379,9 @@
 
   WidgetController.prototype.onOffline = function () {
     if (this.stopped) return;
-    this.abortStream();
+    clearTimeout(this.timers.reopen);
+    this.dropStream();
     this.stopPolling();
-    clearTimeout(this.timers.reconnect);
     this.setConnection("offline");
   };
 
@@ -415,12 +389,12 @@
     if (this.stopped) return;
     this.setConnection("reconnecting");
     this.failures = 0;
-    if (this.leader) this.connect(); else this.pollOnce();
+    if (this.leader) this.openStream(); else this.pollOnce();
   };
 
   WidgetController.prototype.destroy = function () {
     this.stopped = true;
-    this.abortStream();
+    this.dropStream();
     this.stopPolling();
     Object.keys(this.timers).forEach(function (name) { clearTimeout(this.timers[name]); }, this);
     this.listeners.forEach(function (entry) { entry[0].removeEventListener(entry[1], entry[2]); });
@@ -433,14 +407,14 @@
 
   var current = null;
 
-  // One controller per page, for as long as it shows the widget: it follows every session.
-  function attach() {
-    var widget = document.getElementById("sync-widget");
-    if (current && !current.stopped) return;
-    current = widget ? new WidgetController(widget) : null;
-  }
-
-  document.addEventListener("DOMContentLoaded", attach);
-  document.addEventListener("htmx:afterSettle", attach);
+  // One controller per page that shows the widget: it follows every session. It starts
+  // after htmx has processed the page (htmx starts in a timer set when its script ran,
+  // before this one), so the stream's element it wires is processed once.
+  document.addEventListener("DOMContentLoaded", function () {
+    setTimeout(function () {
+      var panel = document.getElementById("sync-panel");
+      if (panel && !current) current = new WidgetController(panel);
+    });
+  });
   window.addEventListener("pagehide", function () { if (current) current.destroy(); });
 })();

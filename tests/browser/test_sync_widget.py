@@ -80,8 +80,8 @@ def test_blocked_stream_falls_back_to_polling(browser, live):
     page.route("**/stream*", lambda route: route.abort())  # with or without ?shown=
     polls = []
     page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/sync/widget") else None)
+    page.add_init_script(RECORD_CONNECTION_STATES)  # from the page's first moment on
     log_in(page, live, email)
-    page.evaluate(RECORD_CONNECTION_STATES)
     # Only polls can tell the page the sync runs; it may end between two of them.
     page.click("#sync-start")
     page.wait_for_selector("#sync-progress")
@@ -95,15 +95,25 @@ def test_blocked_stream_falls_back_to_polling(browser, live):
     page.close()
 
 
-RECORD_CONNECTION_STATES = """() => {
+RECORD_CONNECTION_STATES = """document.addEventListener("DOMContentLoaded", () => {
   const box = document.getElementById("sync-connection");
   window.__states = [];
+  if (!box) return;
   new MutationObserver(() => {
     if (window.__states[window.__states.length - 1] !== box.dataset.state) {
       window.__states.push(box.dataset.state);
     }
   }).observe(box, {attributes: true, attributeFilter: ["data-state"]});
-}"""
+});"""
+
+
+# When each try to open the stream started, in the page's clock (htmx fetches it).
+RECORD_RECONNECTS = """window.__reconnects = [];
+const pageFetch = window.fetch;
+window.fetch = function (url) {
+  if (String(url).includes("/sync/stream")) window.__reconnects.push(Date.now());
+  return pageFetch.apply(this, arguments);
+};"""
 
 
 def advance_until(page, expression: str, step_ms: int = 2000, limit_ms: int = 120000) -> None:
@@ -122,6 +132,7 @@ def test_widget_recovers_by_itself_after_a_long_outage(browser, live, dovecot, t
     email = live.new_user(MESSAGES * 3, imap=dovecot)
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.clock.install()
+    page.add_init_script(RECORD_RECONNECTS)
     log_in(page, live, email)
     start(page)
     wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'")
@@ -145,6 +156,17 @@ def test_widget_recovers_by_itself_after_a_long_outage(browser, live, dovecot, t
         expect(page.locator("#sync-accounts .animate-spin")).to_have_count(1)
         expect(page.locator("#sync-accounts .animate-spin")).to_be_hidden()
         page.screenshot(path=str(tmp_path / "widget-connection-lost.png"))
+        # htmx's SSE extension goes on trying, ever later (2 s doubling, capped at 23 s),
+        # never more than 30 s apart, and not in step with every other browser: each wait
+        # is off its exact value by up to 25 % (jitter). Steps of 1 s: times are to 1 s.
+        tried = len(page.evaluate("window.__reconnects"))
+        advance_until(page, f"window.__reconnects.length >= {tried + 4}", step_ms=1000,
+                      limit_ms=150000)
+        tries = page.evaluate("window.__reconnects")
+        gaps = [b - a for a, b in zip(tries, tries[1:], strict=False)][1:]
+        assert all(gap <= 30000 for gap in gaps) and max(gaps) >= 17000, gaps
+        exact = (2000, 4000, 8000, 16000, 23000)
+        assert any(min(abs(gap - e) for e in exact) > 1500 for gap in gaps), gaps
     finally:
         live.start_web()
     # No click: the next poll that answers brings the stream back, and the banner goes. The
@@ -171,6 +193,10 @@ def test_widget_reconnects_after_the_web_server_restarts(browser, live):
     # Paused, the sync waits for us while the web server goes away and comes back.
     page.click("#sync-toggle-pause")
     page.wait_for_selector("#sync-progress[data-status=paused]", timeout=15000)
+    token = page.get_attribute("#sync-widget", "data-token")
+    reopened = []
+    page.on("request", lambda r: reopened.append(r.headers.get("last-event-id"))
+            if "/sync/stream" in r.url else None)
     live.stop_web()
     try:
         page.wait_for_selector("#sync-connection:not([hidden])", timeout=15000)
@@ -179,9 +205,41 @@ def test_widget_reconnects_after_the_web_server_restarts(browser, live):
         live.start_web()
     wait_until(page, "window.syncWidget.connection === 'live'", timeout=40)
     wait_until(page, "document.getElementById('sync-connection').hidden")
+    # The stream came back where it left off: the last event it saw, of this sync.
+    assert reopened and reopened[-1] and reopened[-1].startswith(f"{token}:"), reopened
     page.click("#sync-toggle-pause")  # Reanudar: the updates now come over the new stream
     seen = watch_until_done(page)
     assert seen[-1] == 100
+    page.close()
+
+
+SET_HIDDEN = """hidden => {
+  Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_hidden_tab_holds_its_updates_and_catches_up_when_shown(browser, live):
+    email = live.new_user(MESSAGES // 4)
+    page = browser.new_page()
+    log_in(page, live, email)
+    wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'")
+    page.evaluate(SET_HIDDEN, True)
+    token = page.evaluate("""() => fetch("/sync_sessions", {method: "POST", headers: {
+        "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content}})
+        .then(() => fetch("/sync/widget")).then(r => r.text())
+        .then(html => /data-token="([^"]+)"/.exec(html)[1])""")
+    deadline = time.monotonic() + 60
+    while page.request.get(f"{live.url}/sync_sessions/{token}/status.json").json()[
+            "status"] != "completed":
+        assert time.monotonic() < deadline, "the sync did not end"
+        time.sleep(0.2)
+    wait_until(page, "window.syncWidget.pending !== null")
+    assert page.get_attribute("#sync-widget", "data-token") != token  # nothing drawn yet
+    page.evaluate(SET_HIDDEN, False)
+    wait_until(page, "document.getElementById('sync-widget').dataset.token === "
+                     f"'{token}'", timeout=5)
+    assert progress(page)["status"] == "completed" and progress(page)["now"] == "100"
     page.close()
 
 
