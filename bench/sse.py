@@ -84,6 +84,7 @@ sys.path.insert(0, str(ROOT))
 PASSWORD = "bench-clave-sse-1"
 STREAMS_EMAIL = "streams@bench.example.cr"
 BROWSER_EMAIL = "browser@bench.example.cr"
+IDLE_EMAIL = "idle@bench.example.cr"  # no sync yet: its dashboards' streams only wait
 USER_AGENT = "expense-sync-bench/sse"  # Flask-Login "strong": one UA for login and streams
 METRICS_TOKEN = "bench-metrics-token"
 BANKS = ("bac", "davibank", "promerica")
@@ -93,12 +94,20 @@ STEP = 37  # emails added to one account per publish
 PROBE = "bench/sse_gunicorn_probe.py"  # the product's gunicorn settings, plus probes
 GOAL_STREAMS = 10_000
 GOAL_KB_PER_STREAM = 24.0
+GOAL_KB_PER_IDLE_STREAM = 21.0  # an idle dashboard's stream
+HEARTBEAT_EVERY = 15.0  # seconds, as the streams send them
 GOAL_P50_MS = 5.0
 GOAL_P99_MS = 50.0
 GOAL_BROWSER_P95_MS = 5.0
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 # -- small helpers -------------------------------------------------------------------------
@@ -193,6 +202,8 @@ class Stack:
             "METRICS_TOKEN": METRICS_TOKEN,
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "LOCAL_MAILBOX_ROOT": str(workdir),
+            # One login opens every stream; the product lets a user hold 20 per process.
+            "MAX_STREAMS_PER_USER": str(streams + 50),
         }
         # gunicorn.conf.py holds 10,000 connections by default; the bench needs a few more.
         if streams + 50 > 10_000:
@@ -208,20 +219,41 @@ class Stack:
     def app(self):
         from expense_sync import create_app
 
-        os.environ.update({k: self.env[k] for k in ("DATABASE_URL", "REDIS_URL",
-                                                    "RATELIMIT_ENABLED", "EXPENSE_SYNC_ENV")})
+        os.environ.update(
+            {
+                k: self.env[k]
+                for k in ("DATABASE_URL", "REDIS_URL", "RATELIMIT_ENABLED", "EXPENSE_SYNC_ENV")
+            }
+        )
         return create_app()
 
-    def start_web(self, wsgi: str = "wsgi:app", config: str = "gunicorn.conf.py",
-                  env: dict | None = None) -> None:
+    def start_web(
+        self, wsgi: str = "wsgi:app", config: str = "gunicorn.conf.py", env: dict | None = None
+    ) -> None:
         self.stop_web()
         self.port = free_port()
         out = self.log.open("ab")
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", config, "--workers", "1",
-             "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null", wsgi],
-            cwd=ROOT, env={**self.env, "PORT": str(self.port), **(env or {})}, stdout=out,
-            stderr=subprocess.STDOUT, preexec_fn=raise_nofile)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                config,
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--access-logfile",
+                "/dev/null",
+                wsgi,
+            ],
+            cwd=ROOT,
+            env={**self.env, "PORT": str(self.port), **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_nofile,
+        )
         out.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -279,18 +311,31 @@ def prepare_data(app, sessions: int) -> Data:
         def running(user, accounts) -> SyncSession:
             session = SyncSession(user_id=user.id, status="running", started_at=started)
             session.accounts = [
-                SyncSessionAccount(email_account=account, status="processing",
-                                   total_emails=ACCOUNT_TOTAL, started_at=started)
-                for account in accounts]
+                SyncSessionAccount(
+                    email_account=account,
+                    status="processing",
+                    total_emails=ACCOUNT_TOTAL,
+                    started_at=started,
+                )
+                for account in accounts
+            ]
             return session
 
         def accounts_of(user, email):
-            rows = [EmailAccount(user_id=user.id, bank=bank, address=f"{bank}.{email}",
-                                 source_kind="maildir", local_path=f"/nonexistent/{bank}")
-                    for bank in BANKS]
+            rows = [
+                EmailAccount(
+                    user_id=user.id,
+                    bank=bank,
+                    address=f"{bank}.{email}",
+                    source_kind="maildir",
+                    local_path=f"/nonexistent/{bank}",
+                )
+                for bank in BANKS
+            ]
             db.session.add_all(rows)
             return rows
 
+        create_user(IDLE_EMAIL, PASSWORD)
         streams_user = create_user(STREAMS_EMAIL, PASSWORD)
         browser_user = create_user(BROWSER_EMAIL, PASSWORD)
         db.session.flush()
@@ -304,19 +349,23 @@ def prepare_data(app, sessions: int) -> Data:
         for session in [*rows, browser]:
             seed_progress(session)
         ids = [a.id for a in stream_accounts]
-        return Data([s.token for s in rows], [ids] * sessions, browser.token,
-                    [a.id for a in browser_accounts])
+        return Data(
+            [s.token for s in rows],
+            [ids] * sessions,
+            browser.token,
+            [a.id for a in browser_accounts],
+        )
 
 
 # -- HTTP from the orchestrator -------------------------------------------------------------
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None,
-            headers: dict | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request(method, path, body=body,
-                     headers={"User-Agent": USER_AGENT, **(headers or {})})
+        conn.request(method, path, body=body, headers={"User-Agent": USER_AGENT, **(headers or {})})
         response = conn.getresponse()
         return response.status, response.headers, response.read()
     finally:
@@ -337,11 +386,19 @@ def log_in(port: int, email: str) -> str:
     match = re.search(rb'<meta name="csrf-token" content="([^"]+)"', page)
     if status != 200 or not match:
         raise RuntimeError(f"no login form (HTTP {status})")
-    form = urllib.parse.urlencode({"csrf_token": match.group(1).decode(), "email": email,
-                                   "password": PASSWORD}).encode()
-    status, headers, _ = request(port, "POST", "/login", form, {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())})
+    form = urllib.parse.urlencode(
+        {"csrf_token": match.group(1).decode(), "email": email, "password": PASSWORD}
+    ).encode()
+    status, headers, _ = request(
+        port,
+        "POST",
+        "/login",
+        form,
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+        },
+    )
     keep(headers)
     if status != 302 or "/login" in (headers.get("Location") or ""):
         raise RuntimeError(f"login failed (HTTP {status})")
@@ -352,8 +409,11 @@ def read_first_event(port: int, path: str, cookie: str) -> bytes:
     """Open one stream, read up to its first event, close it (warm-up and checks)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", path, headers={"User-Agent": USER_AGENT, "Cookie": cookie,
-                                           "Accept": "text/event-stream"})
+        conn.request(
+            "GET",
+            path,
+            headers={"User-Agent": USER_AGENT, "Cookie": cookie, "Accept": "text/event-stream"},
+        )
         response = conn.getresponse()
         if response.status != 200:
             raise RuntimeError(f"stream {path}: HTTP {response.status}")
@@ -369,8 +429,9 @@ def read_first_event(port: int, path: str, cookie: str) -> bytes:
 
 
 def open_streams_gauge(port: int) -> int | None:
-    status, _, body = request(port, "GET", "/metrics",
-                              headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    status, _, body = request(
+        port, "GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
     if status != 200:
         return None
     match = re.search(rb"^expense_sync_open_streams(?:\{[^}]*\})? ([0-9.e+]+)$", body, re.M)
@@ -394,8 +455,15 @@ _PUBLISHED = re.compile(rb'data-published-at="(\d*)"')
 _T = re.compile(rb'"t": ?([0-9.]+)')
 
 
-def stream_client(conn, base: str, paths: list[str], headers: dict, mode: str,
-                  concurrency: int, open_timeout: float) -> None:
+def stream_client(
+    conn,
+    base: str,
+    paths: list[str],
+    headers: dict,
+    mode: str,
+    concurrency: int,
+    open_timeout: float,
+) -> None:
     """Open every stream, report, then record events until told to stop.
 
     mode "product": a stream is open once its first event (the snapshot) arrived; later
@@ -448,7 +516,7 @@ def stream_client(conn, base: str, paths: list[str], headers: dict, mode: str,
                                 end = buffer.find(b"\n\n")
                                 if end < 0:
                                     break
-                                block, buffer = buffer[:end], buffer[end + 2:]
+                                block, buffer = buffer[:end], buffer[end + 2 :]
                                 if block.startswith(b":"):
                                     continue  # heartbeat
                                 if first:
@@ -463,21 +531,29 @@ def stream_client(conn, base: str, paths: list[str], headers: dict, mode: str,
                                         continue  # a heartbeat or a toast: not the widget
                                     ident = _ID.search(block)
                                     published = _PUBLISHED.search(block)
-                                    records.append((index, ident.group(1).decode() if ident
-                                                    else None, now,
-                                                    int(published.group(1) or 0)
-                                                    if published else 0))
+                                    # "<token>:<event id>": the publishers know the id
+                                    event_id = (
+                                        ident.group(1).decode().rpartition(":")[2]
+                                        if ident
+                                        else None
+                                    )
+                                    records.append(
+                                        (
+                                            index,
+                                            event_id,
+                                            now,
+                                            int(published.group(1) or 0) if published else 0,
+                                        )
+                                    )
                                 else:
                                     stamp = _T.search(block)
                                     if stamp:
-                                        records.append((index, None, now,
-                                                        float(stamp.group(1))))
+                                        records.append((index, None, now, float(stamp.group(1))))
                     finally:
                         state["open"] -= 1
             except Exception as exc:  # count every way a stream can fail, never crash on one
                 if not isinstance(exc, asyncio.CancelledError):
-                    name = type(exc).__name__ + (f" {exc}" if isinstance(exc, RuntimeError)
-                                                 else "")
+                    name = type(exc).__name__ + (f" {exc}" if isinstance(exc, RuntimeError) else "")
                     state["errors"][name] = state["errors"].get(name, 0) + 1
                 if first or held:
                     state["failed"] += 1
@@ -485,25 +561,48 @@ def stream_client(conn, base: str, paths: list[str], headers: dict, mode: str,
                         gate.release()
                     settle()
 
-        async with aiohttp.ClientSession(base, connector=connector, timeout=timeout,
-                                         headers=headers, auto_decompress=False,
-                                         cookie_jar=aiohttp.DummyCookieJar()) as session:
+        async with aiohttp.ClientSession(
+            base,
+            connector=connector,
+            timeout=timeout,
+            headers=headers,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        ) as session:
             started = time.perf_counter()
             tasks = [asyncio.create_task(one(i, p, session)) for i, p in enumerate(paths)]
             try:
                 await asyncio.wait_for(all_settled.wait(), open_timeout)
             except TimeoutError:
                 pass
-            conn.send(("opened", {"snapshots": state["snapshots"], "failed": state["failed"],
-                                  "open": state["open"], "errors": dict(state["errors"]),
-                                  "seconds": time.perf_counter() - started}))
+            conn.send(
+                (
+                    "opened",
+                    {
+                        "snapshots": state["snapshots"],
+                        "failed": state["failed"],
+                        "open": state["open"],
+                        "errors": dict(state["errors"]),
+                        "seconds": time.perf_counter() - started,
+                    },
+                )
+            )
             await loop.run_in_executor(None, conn.recv)  # "stop"
             still_open = state["open"]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        conn.send(("done", {"open_at_stop": still_open, "errors": state["errors"],
-                            "snapshots": state["snapshots"]}, records))
+        conn.send(
+            (
+                "done",
+                {
+                    "open_at_stop": still_open,
+                    "errors": state["errors"],
+                    "snapshots": state["snapshots"],
+                },
+                records,
+            )
+        )
 
     asyncio.run(main())
 
@@ -511,12 +610,22 @@ def stream_client(conn, base: str, paths: list[str], headers: dict, mode: str,
 class Client:
     """Runs stream_client in a spawned process."""
 
-    def __init__(self, base: str, paths: list[str], headers: dict, mode: str,
-                 concurrency: int, open_timeout: float):
+    def __init__(
+        self,
+        base: str,
+        paths: list[str],
+        headers: dict,
+        mode: str,
+        concurrency: int,
+        open_timeout: float,
+    ):
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=stream_client, daemon=True, args=(
-            child, base, paths, headers, mode, concurrency, open_timeout))
+        self.process = ctx.Process(
+            target=stream_client,
+            daemon=True,
+            args=(child, base, paths, headers, mode, concurrency, open_timeout),
+        )
         self.process.start()
         self.open_timeout = open_timeout
 
@@ -548,8 +657,18 @@ class Client:
 # -- the publisher and the Redis floor (their own processes) --------------------------------
 
 
-def publisher(conn, redis_url: str, mode: str, tokens: list[str], accounts: list[list[int]],
-              ticks: int, rate: float, start_at: float, shard: int, shards: int) -> None:
+def publisher(
+    conn,
+    redis_url: str,
+    mode: str,
+    tokens: list[str],
+    accounts: list[list[int]],
+    ticks: int,
+    rate: float,
+    start_at: float,
+    shard: int,
+    shards: int,
+) -> None:
     """Publish every session `rate` times a second for `ticks` rounds, spread evenly.
 
     Session i is due at start_at + tick / rate + i / (n * rate); this process publishes the
@@ -582,8 +701,9 @@ def publisher(conn, redis_url: str, mode: str, tokens: list[str], accounts: list
         def send(i: int, tick: int) -> None:
             slot = tick % len(accounts[i])
             processed[i][slot] = min(ACCOUNT_TOTAL - 1, processed[i][slot] + STEP)
-            progress.update_account(tokens[i], accounts[i][slot], status="processing",
-                                    processed=processed[i][slot])
+            progress.update_account(
+                tokens[i], accounts[i][slot], status="processing", processed=processed[i][slot]
+            )
             event_id = progress.publish(tokens[i], "progress", force=True)
             records.append((i, event_id, TimedRedis.last_publish))
     else:
@@ -655,13 +775,26 @@ class Published:
     seconds: float  # wall time from the first due time to the last publish
 
 
-def publish(stack: Stack, mode: str, tokens, accounts, ticks: int, rate: float,
-            shards: int, timeout: float, on_start=None) -> Published:
+def publish(
+    stack: Stack,
+    mode: str,
+    tokens,
+    accounts,
+    ticks: int,
+    rate: float,
+    shards: int,
+    timeout: float,
+    on_start=None,
+) -> Published:
     """Run the publishers; on_start() is called when their schedule begins."""
     shards = max(1, min(shards, len(tokens)))
     start_at = time.time() + 2.5  # the spawned processes need a moment to import
-    started = [run_process(publisher, stack.redis.url, mode, tokens, accounts, ticks, rate,
-                           start_at, shard, shards) for shard in range(shards)]
+    started = [
+        run_process(
+            publisher, stack.redis.url, mode, tokens, accounts, ticks, rate, start_at, shard, shards
+        )
+        for shard in range(shards)
+    ]
     records, late, cpu = [], [], 0.0
     try:
         if on_start:
@@ -760,9 +893,49 @@ def warm_up(stack: Stack, cookie: str, tokens: list[str]) -> None:
         data = read_first_event(stack.port, stream_path(token), cookie)
         if b"\ndata: <section" not in data:
             raise RuntimeError(f"first event is not the widget: {data[:200]!r}")
-        request(stack.port, "GET", f"/sync_sessions/{token}/status.json",
-                headers={"Cookie": cookie})
+        request(
+            stack.port, "GET", f"/sync_sessions/{token}/status.json", headers={"Cookie": cookie}
+        )
     time.sleep(1.0)
+
+
+def capacity_user_streams(stack: Stack, args) -> dict:
+    """--streams idle dashboards: GET /sync/stream of a user with no sync, as every open
+    dashboard waits between syncs. Memory per stream from the worker's RSS, and the
+    worker's CPU over a quiet 20 s (one heartbeat per stream falls in it)."""
+    stack.start_web(config=PROBE)
+    cookie = log_in(stack.port, IDLE_EMAIL)
+    pid = stack.worker_pid()
+    before = rss_kb(pid)
+    headers = {"Cookie": cookie, "User-Agent": USER_AGENT, "Accept": "text/event-stream"}
+    client = Client(
+        stack.url,
+        ["/sync/stream"] * args.streams,
+        headers,
+        "product",
+        args.open_concurrency,
+        args.open_timeout,
+    )
+    try:
+        opened = client.wait_opened()
+        time.sleep(2.0)
+        rss_opened = rss_kb(pid)
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(20.0)
+        cpu_quiet, quiet = cpu_seconds(pid) - cpu0, time.monotonic() - t0
+        rss_idle = rss_kb(pid)
+        client.stop()
+    finally:
+        client.kill()
+        stack.stop_web()
+    return {
+        "before_kb": before,
+        "opened_kb": rss_opened,
+        "idle_kb": rss_idle,
+        "opened": opened,
+        "cpu_quiet": cpu_quiet,
+        "quiet": quiet,
+    }
 
 
 def capacity_floor(stack: Stack, args) -> dict:
@@ -774,8 +947,14 @@ def capacity_floor(stack: Stack, args) -> dict:
     time.sleep(1.0)
     before = rss_kb(pid)
     paths = [f"/stream/{i}" for i in range(args.streams)]
-    client = Client(stack.url, paths, {"User-Agent": USER_AGENT}, "product",
-                    args.open_concurrency, args.open_timeout)
+    client = Client(
+        stack.url,
+        paths,
+        {"User-Agent": USER_AGENT},
+        "product",
+        args.open_concurrency,
+        args.open_timeout,
+    )
     try:
         opened = client.wait_opened()
         time.sleep(2.0)
@@ -806,7 +985,7 @@ def capacity(stack: Stack, data: Data, args) -> dict:
     cpu_before = cpu_seconds(pid)
     since = time.time()
     tokens = data.stream_tokens
-    used = tokens[:min(len(tokens), args.streams)]
+    used = tokens[: min(len(tokens), args.streams)]
     paths = [stream_path(tokens[i % len(tokens)]) for i in range(args.streams)]
     headers = {"Cookie": cookie, "User-Agent": USER_AGENT, "Accept": "text/event-stream"}
 
@@ -821,13 +1000,15 @@ def capacity(stack: Stack, data: Data, args) -> dict:
     half = args.streams // 2
     clients, idle, rss_half = [], None, None
     try:
-        wave = Client(stack.url, paths[:half], headers, "product", args.open_concurrency,
-                      args.open_timeout)
+        wave = Client(
+            stack.url, paths[:half], headers, "product", args.open_concurrency, args.open_timeout
+        )
         clients.append(wave)
         first = wave.wait_opened()
         rss_half = update_round()
-        wave = Client(stack.url, paths[half:], headers, "product", args.open_concurrency,
-                      args.open_timeout)
+        wave = Client(
+            stack.url, paths[half:], headers, "product", args.open_concurrency, args.open_timeout
+        )
         clients.append(wave)
         second = wave.wait_opened()
         cpu_open = cpu_seconds(pid) - cpu_before
@@ -846,18 +1027,33 @@ def capacity(stack: Stack, data: Data, args) -> dict:
         for client in clients:
             client.kill()
         stack.stop_web()
-    opened = {"snapshots": first["snapshots"] + second["snapshots"],
-              "seconds": first["seconds"] + second["seconds"],
-              "errors": {**first["errors"], **second["errors"]}}
-    stop = {"open_at_stop": sum(info["open_at_stop"] for info, _ in stops),
-            "errors": {k: v for info, _ in stops for k, v in info["errors"].items()}}
+    opened = {
+        "snapshots": first["snapshots"] + second["snapshots"],
+        "seconds": first["seconds"] + second["seconds"],
+        "errors": {**first["errors"], **second["errors"]},
+    }
+    stop = {
+        "open_at_stop": sum(info["open_at_stop"] for info, _ in stops),
+        "errors": {k: v for info, _ in stops for k, v in info["errors"].items()},
+    }
     # Every stream gets the last round's event; the first wave also got the first round's.
     received = sum(len(records) for _, records in stops)
-    return {"before_kb": before, "half_kb": rss_half, "half": first["snapshots"],
-            "after_kb": after, "opened_kb": rss_opened, "idle_kb": idle, "opened": opened,
-            "stop": stop, "gauge": gauge, "redis_clients": redis_conns, "cpu_open": cpu_open,
-            "worker_survived": alive, "gc": gc_stats,
-            "round": (received, half + args.streams)}
+    return {
+        "before_kb": before,
+        "half_kb": rss_half,
+        "half": first["snapshots"],
+        "after_kb": after,
+        "opened_kb": rss_opened,
+        "idle_kb": idle,
+        "opened": opened,
+        "stop": stop,
+        "gauge": gauge,
+        "redis_clients": redis_conns,
+        "cpu_open": cpu_open,
+        "worker_survived": alive,
+        "gc": gc_stats,
+        "round": (received, half + args.streams),
+    }
 
 
 @dataclass
@@ -874,37 +1070,72 @@ class Load:
 
     @property
     def ours(self) -> float:
-        return sum(v or 0.0 for v in (self.worker, self.publishers, self.client, self.redis,
-                                      self.floor))
+        return sum(
+            v or 0.0 for v in (self.worker, self.publishers, self.client, self.redis, self.floor)
+        )
 
     def describe(self) -> str:
-        parts = [(name, value) for name, value in (
-            ("worker", self.worker), ("publishers", self.publishers),
-            ("client", self.client), ("redis", self.redis), ("floor subscriber", self.floor))
-            if value is not None]
+        parts = [
+            (name, value)
+            for name, value in (
+                ("worker", self.worker),
+                ("publishers", self.publishers),
+                ("client", self.client),
+                ("redis", self.redis),
+                ("floor subscriber", self.floor),
+            )
+            if value is not None
+        ]
         total = sum(v for _, v in parts)
         return ", ".join(f"{name} {value / self.seconds:.2f}" for name, value in parts) + (
-            f" = {total / self.seconds:.2f} of 2 cores")
+            f" = {total / self.seconds:.2f} of 2 cores"
+        )
 
 
-def run_load(stack: Stack, mode: str, data: Data, args, worker_pid: int | None,
-             client: Client | None, floor_pid: int | None = None):
+def run_load(
+    stack: Stack,
+    mode: str,
+    data: Data,
+    args,
+    worker_pid: int | None,
+    client: Client | None,
+    floor_pid: int | None = None,
+):
     """Publish the latency workload; returns (Published, Load)."""
-    pids = {"redis": stack.redis._process.pid, "worker": worker_pid,
-            "client": client.process.pid if client else None, "floor": floor_pid}
+    pids = {
+        "redis": stack.redis._process.pid,
+        "worker": worker_pid,
+        "client": client.process.pid if client else None,
+        "floor": floor_pid,
+    }
     before: dict[str, float] = {}
 
     def on_start() -> None:  # once the publishers have imported, as their schedule starts
         before.update({name: cpu_seconds(pid) for name, pid in pids.items() if pid})
         before["machine"] = machine_busy()
 
-    published = publish(stack, mode, data.stream_tokens, data.stream_accounts, args.seconds,
-                        1.0, args.publishers, args.seconds + 60, on_start)
+    published = publish(
+        stack,
+        mode,
+        data.stream_tokens,
+        data.stream_accounts,
+        args.seconds,
+        1.0,
+        args.publishers,
+        args.seconds + 60,
+        on_start,
+    )
     machine = machine_busy() - before.pop("machine")
     used = {name: cpu_seconds(pids[name]) - value for name, value in before.items()}
-    load = Load(published.seconds, publishers=published.cpu, redis=used["redis"],
-                worker=used.get("worker"), client=used.get("client"), machine=machine,
-                floor=used.get("floor"))
+    load = Load(
+        published.seconds,
+        publishers=published.cpu,
+        redis=used["redis"],
+        worker=used.get("worker"),
+        client=used.get("client"),
+        machine=machine,
+        floor=used.get("floor"),
+    )
     return published, load
 
 
@@ -934,15 +1165,21 @@ def gc_pauses(path: Path, since: float, until: float) -> dict:
     except (OSError, ValueError):
         return {}
     full = [p[1] * 1000 for p in pauses if p[0] == 2]
-    return {"count": len(pauses), "full": len(full), "full_max": max(full, default=0.0),
-            "max": max((p[1] * 1000 for p in pauses), default=0.0),
-            "total": sum(p[1] for p in pauses)}
+    return {
+        "count": len(pauses),
+        "full": len(full),
+        "full_max": max(full, default=0.0),
+        "max": max((p[1] * 1000 for p in pauses), default=0.0),
+        "total": sum(p[1] for p in pauses),
+    }
 
 
 # Where a delivered event's CPU goes in the worker: stacks holding one of these frames.
 PROFILE_PARTS = [
-    ("render the frame, once per session (template + SSE framing)",
-     "frame (expense_sync/sync/stream.py"),
+    (
+        "render the frame, once per session (template + SSE framing)",
+        "frame (expense_sync/sync/stream.py",
+    ),
     ("  of which the widget template", "render (jinja2/environment.py"),
     ("json.loads of the payload", "loads (json/__init__.py"),
     ("metrics.record_event_sent", "record_event_sent (expense_sync/metrics.py"),
@@ -959,9 +1196,24 @@ def start_py_spy(stack: Stack, args):
     binary = Path(sys.executable).with_name("py-spy")
     out = stack.workdir / "worker.pyspy"
     process = subprocess.Popen(
-        [str(binary), "record", "-p", str(stack.worker_pid()), "-d", str(args.seconds + 2),
-         "-r", "100", "-f", "raw", "--nonblocking", "-o", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(binary),
+            "record",
+            "-p",
+            str(stack.worker_pid()),
+            "-d",
+            str(args.seconds + 2),
+            "-r",
+            "100",
+            "-f",
+            "raw",
+            "--nonblocking",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return process, out
 
 
@@ -982,8 +1234,9 @@ def finish_py_spy(spy) -> dict | None:
         if frames and count.isdigit():
             stacks.append((frames, int(count)))
     total = sum(count for _, count in stacks) or 1
-    parts = {name: sum(c for f, c in stacks if marker in f) / total
-             for name, marker in PROFILE_PARTS}
+    parts = {
+        name: sum(c for f, c in stacks if marker in f) / total for name, marker in PROFILE_PARTS
+    }
     own: dict[str, int] = {}
     for frames, count in stacks:
         leaf = frames.rsplit(";", 1)[-1].split(" (")[0]
@@ -1004,13 +1257,20 @@ def latency_product(stack: Stack, data: Data, args) -> dict:
     client = None
     try:
         headers = {"Cookie": cookie, "User-Agent": USER_AGENT, "Accept": "text/event-stream"}
-        client = Client(stack.url, [stream_path(t) for t in tokens], headers, "product",
-                        args.open_concurrency, args.open_timeout)
+        client = Client(
+            stack.url,
+            [stream_path(t) for t in tokens],
+            headers,
+            "product",
+            args.open_concurrency,
+            args.open_timeout,
+        )
         opened = client.wait_opened()
         since = time.time()
         spy = start_py_spy(stack, args)
-        published, load = run_load(stack, "product", data, args, stack.worker_pid(), client,
-                                   floor.pid)
+        published, load = run_load(
+            stack, "product", data, args, stack.worker_pid(), client, floor.pid
+        )
         profile = finish_py_spy(spy)
         time.sleep(2.0)  # stragglers
         gc_stats = gc_pauses(gc_log, since, time.time())
@@ -1024,8 +1284,9 @@ def latency_product(stack: Stack, data: Data, args) -> dict:
             floor.terminate()
         stack.stop_web()
     ms, hires = product_latencies(records, published.records, tokens)
-    floor_hires, _ = floor_latencies(floor_records, published.records, tokens,
-                                     "(during the product run)")
+    floor_hires, _ = floor_latencies(
+        floor_records, published.records, tokens, "(during the product run)"
+    )
     excess = Latency("expense_sync - Redis floor, same event (web worker + HTTP + client)")
     floor_at = {(t, event_id): received for t, event_id, received, _ in floor_records}
     for index, event_id, received, _ in records:
@@ -1034,12 +1295,28 @@ def latency_product(stack: Stack, data: Data, args) -> dict:
             excess.values_ms.append((received - at) * 1000)
     excess.received = excess.expected = len(excess.values_ms)
     if os.environ.get("BENCH_DUMP"):
-        Path(os.environ["BENCH_DUMP"]).with_suffix(".latency.json").write_text(json.dumps(
-            {"records": records, "floor": floor_records, "published": published.records,
-             "late": published.late}))
-    return {"excess": excess, "gc": gc_stats, "profile": profile, "opened": opened,
-            "stop": info, "ms": ms, "hires": hires, "floor": floor_hires,
-            "published": published, "load": load}
+        Path(os.environ["BENCH_DUMP"]).with_suffix(".latency.json").write_text(
+            json.dumps(
+                {
+                    "records": records,
+                    "floor": floor_records,
+                    "published": published.records,
+                    "late": published.late,
+                }
+            )
+        )
+    return {
+        "excess": excess,
+        "gc": gc_stats,
+        "profile": profile,
+        "opened": opened,
+        "stop": info,
+        "ms": ms,
+        "hires": hires,
+        "floor": floor_hires,
+        "published": published,
+        "load": load,
+    }
 
 
 def latency_floor_alone(stack: Stack, data: Data, args) -> dict:
@@ -1051,11 +1328,11 @@ def latency_floor_alone(stack: Stack, data: Data, args) -> dict:
     finally:
         if floor.is_alive():
             floor.terminate()
-    hires, ms = floor_latencies(floor_records, published.records, data.stream_tokens,
-                                "(alone)")
+    hires, ms = floor_latencies(floor_records, published.records, data.stream_tokens, "(alone)")
     if os.environ.get("BENCH_DUMP"):
-        Path(os.environ["BENCH_DUMP"]).with_suffix(".floor.json").write_text(json.dumps(
-            {"floor": floor_records, "published": published.records}))
+        Path(os.environ["BENCH_DUMP"]).with_suffix(".floor.json").write_text(
+            json.dumps({"floor": floor_records, "published": published.records})
+        )
     return {"floor": hires, "floor_ms": ms, "published": published, "load": load}
 
 
@@ -1068,8 +1345,7 @@ def latency_flask_sse(stack: Stack, data: Data, args) -> dict:
     try:
         headers = {"User-Agent": USER_AGENT, "Accept": "text/event-stream"}
         paths = ["/stream?" + urllib.parse.urlencode({"channel": t}) for t in tokens]
-        client = Client(stack.url, paths, headers, "flask_sse", len(paths),
-                        args.open_timeout)
+        client = Client(stack.url, paths, headers, "flask_sse", len(paths), args.open_timeout)
         # Flask-SSE sends nothing (not even headers) before the first message: watch Redis.
         r = redis.Redis.from_url(stack.redis.url)
         deadline = time.monotonic() + args.open_timeout
@@ -1081,23 +1357,28 @@ def latency_flask_sse(stack: Stack, data: Data, args) -> dict:
                 break
             time.sleep(0.2)
         r.close()
-        published, load = run_load(stack, "flask_sse", data, args, stack.worker_pid(),
-                                   client)
+        published, load = run_load(stack, "flask_sse", data, args, stack.worker_pid(), client)
         time.sleep(2.0)
         info, records = client.stop()
     finally:
         if client:
             client.kill()
         stack.stop_web()
-    return {"subscribed": subscribed, "lat": flask_sse_latency(records, published.records),
-            "published": published, "load": load, "stop": info}
+    return {
+        "subscribed": subscribed,
+        "lat": flask_sse_latency(records, published.records),
+        "published": published,
+        "load": load,
+        "stop": info,
+    }
 
 
 def census(stack: Stack, data: Data, args) -> None:
     """Where a held stream's memory goes: live objects and allocation sites, per stream."""
     trigger = stack.workdir / "census-trigger"
-    stack.start_web(config=PROBE, env={
-        "BENCH_CENSUS_TRIGGER": str(trigger), "BENCH_TRACEMALLOC": "1"})
+    stack.start_web(
+        config=PROBE, env={"BENCH_CENSUS_TRIGGER": str(trigger), "BENCH_TRACEMALLOC": "1"}
+    )
 
     def take(name: str) -> dict:
         out = stack.workdir / f"census-{name}.json"
@@ -1121,11 +1402,12 @@ def census(stack: Stack, data: Data, args) -> None:
         tokens = data.stream_tokens
         paths = [stream_path(tokens[i % len(tokens)]) for i in range(args.streams)]
         headers = {"Cookie": cookie, "User-Agent": USER_AGENT, "Accept": "text/event-stream"}
-        client = Client(stack.url, paths, headers, "product", args.open_concurrency,
-                        args.open_timeout)
+        client = Client(
+            stack.url, paths, headers, "product", args.open_concurrency, args.open_timeout
+        )
         try:
             opened = client.wait_opened()
-            used = tokens[:min(len(tokens), args.streams)]
+            used = tokens[: min(len(tokens), args.streams)]
             publish(stack, "product", used, data.stream_accounts, 1, 1.0, args.publishers, 60)
             time.sleep(3.0)  # every stream is just past an update, as in the capacity phase
             rss1 = rss_kb(pid)
@@ -1136,12 +1418,16 @@ def census(stack: Stack, data: Data, args) -> None:
     finally:
         stack.stop_web()
     n = max(opened["snapshots"], 1)
-    print(f"census: {n} streams; RSS {(rss1 - rss0) / n:.1f} KB per stream (under tracemalloc); "
-          f"traced Python memory {(after['traced'] - before['traced']) / n / 1024:.1f} KB per "
-          f"stream; allocated blocks {(after['blocks'] - before['blocks']) / n:.0f} per stream")
+    print(
+        f"census: {n} streams; RSS {(rss1 - rss0) / n:.1f} KB per stream (under tracemalloc); "
+        f"traced Python memory {(after['traced'] - before['traced']) / n / 1024:.1f} KB per "
+        f"stream; allocated blocks {(after['blocks'] - before['blocks']) / n:.0f} per stream"
+    )
     print("\nlive objects gained per stream (gc), top 25:")
-    grown = {k: after["types"].get(k, 0) - before["types"].get(k, 0)
-             for k in set(after["types"]) | set(before["types"])}
+    grown = {
+        k: after["types"].get(k, 0) - before["types"].get(k, 0)
+        for k in set(after["types"]) | set(before["types"])
+    }
     for name, count in sorted(grown.items(), key=lambda kv: -kv[1])[:25]:
         print(f"  {count / n:8.2f}  {name}")
     by_package: dict[str, float] = {}
@@ -1154,10 +1440,11 @@ def census(stack: Stack, data: Data, args) -> None:
         print(f"  {size / n:8.0f} B  {package}")
     print("\nallocation sites holding the most memory per stream (tracemalloc), top 25:")
     for site in after["sites"][:25]:
-        frames = [f.replace(str(ROOT) + "/", "").split("site-packages/")[-1]
-                  for f in site["where"]]
-        print(f"  {site['size'] / n:8.0f} B {site['count'] / n:6.1f} blocks  "
-              + " <- ".join(reversed(frames[-5:])))
+        frames = [f.replace(str(ROOT) + "/", "").split("site-packages/")[-1] for f in site["where"]]
+        print(
+            f"  {site['size'] / n:8.0f} B {site['count'] / n:6.1f} blocks  "
+            + " <- ".join(reversed(frames[-5:]))
+        )
 
 
 WRAP_JS = """() => {
@@ -1196,9 +1483,10 @@ def thread_times(trace: bytes, name: str) -> tuple[list[float], list[float]]:
     """(wall ms, main-thread CPU ms) between the bench-<name>-start/end marks of a trace."""
     events = json.loads(trace)
     events = events["traceEvents"] if isinstance(events, dict) else events
-    marks = sorted((e for e in events if e.get("name") in (f"bench-{name}-start",
-                                                           f"bench-{name}-end")),
-                   key=lambda e: e["ts"])
+    marks = sorted(
+        (e for e in events if e.get("name") in (f"bench-{name}-start", f"bench-{name}-end")),
+        key=lambda e: e["ts"],
+    )
     wall, cpu, start = [], [], None
     for mark in marks:
         if mark["name"].endswith("-start"):
@@ -1216,8 +1504,7 @@ def browser(stack: Stack, data: Data, args) -> dict:
     stack.start_web()
     try:
         with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                         args=CHROMIUM_ARGS)
+            chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = chromium.new_page()
             page.goto(stack.url + "/login")
             page.fill("#email", BROWSER_EMAIL)
@@ -1226,8 +1513,9 @@ def browser(stack: Stack, data: Data, args) -> dict:
             page.wait_for_url("**/sync")
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                live = page.evaluate("() => !!(window.syncWidget && "
-                                     "window.syncWidget.connection === 'live')")
+                live = page.evaluate(
+                    "() => !!(window.syncWidget && window.syncWidget.connection === 'live')"
+                )
                 if live:
                     break
                 time.sleep(0.1)
@@ -1238,17 +1526,25 @@ def browser(stack: Stack, data: Data, args) -> dict:
             cdp.send("Performance.enable")
 
             def metrics() -> dict:
-                return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")
-                        ["metrics"]}
+                return {
+                    m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]
+                }
 
             # User-timing marks carry the main thread's CPU clock (tts): the work itself,
             # whatever else the machine's cores were busy with.
             chromium.start_tracing(page=page, categories=["blink.user_timing"])
             m0 = metrics()
             rate = 5.0
-            published = publish(stack, "product", [data.browser_token],
-                                [data.browser_accounts], args.browser_updates, rate, 1,
-                                args.browser_updates / rate + 60)
+            published = publish(
+                stack,
+                "product",
+                [data.browser_token],
+                [data.browser_accounts],
+                args.browser_updates,
+                rate,
+                1,
+                args.browser_updates / rate + 60,
+            )
             sent = sum(1 for r in published.records if r[1])
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
@@ -1262,13 +1558,30 @@ def browser(stack: Stack, data: Data, args) -> dict:
             chromium.close()
     finally:
         stack.stop_web()
-    deltas = {k: m1.get(k, 0) - m0.get(k, 0) for k in (
-        "ScriptDuration", "RecalcStyleDuration", "LayoutDuration", "TaskDuration",
-        "RecalcStyleCount", "LayoutCount", "Documents", "Nodes")}
+    deltas = {
+        k: m1.get(k, 0) - m0.get(k, 0)
+        for k in (
+            "ScriptDuration",
+            "RecalcStyleDuration",
+            "LayoutDuration",
+            "TaskDuration",
+            "RecalcStyleCount",
+            "LayoutCount",
+            "Documents",
+            "Nodes",
+        )
+    }
     morph_wall, morph_cpu = thread_times(trace, "morph")
     _, apply_cpu = thread_times(trace, "apply")
-    return {"sent": sent, "morph": morph, "apply": apply, "cdp": deltas,
-            "morph_cpu": morph_cpu, "apply_cpu": apply_cpu, "morph_wall_trace": morph_wall}
+    return {
+        "sent": sent,
+        "morph": morph,
+        "apply": apply,
+        "cdp": deltas,
+        "morph_cpu": morph_cpu,
+        "apply_cpu": apply_cpu,
+        "morph_wall_trace": morph_wall,
+    }
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -1295,12 +1608,17 @@ class Table:
 
     def print(self) -> None:
         widths = [max(len(r[i]) for r in self.rows) for i in range(4)]
-        widths = [max(w, len(h)) for w, h in zip(widths, ("figure", "value", "goal", ""),
-                                                  strict=True)]
+        widths = [
+            max(w, len(h)) for w, h in zip(widths, ("figure", "value", "goal", ""), strict=True)
+        ]
         line = "  ".join("-" * w for w in widths)
         print(line)
-        print("  ".join(h.ljust(w) for h, w in zip(("figure", "value", "goal", "verdict"),
-                                                   widths, strict=True)))
+        print(
+            "  ".join(
+                h.ljust(w)
+                for h, w in zip(("figure", "value", "goal", "verdict"), widths, strict=True)
+            )
+        )
         print(line)
         for row in self.rows:
             print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -1311,7 +1629,8 @@ def quartet(values: list[float]) -> str:
     if not values:
         return "-"
     return " / ".join(f"{percentile(values, q):.1f}" for q in (50, 95, 99)) + (
-        f" / {max(values):.1f} ms")
+        f" / {max(values):.1f} ms"
+    )
 
 
 def latency_rows(table: Table, lat: Latency, goals: bool) -> None:
@@ -1324,62 +1643,91 @@ def latency_rows(table: Table, lat: Latency, goals: bool) -> None:
             seconds.setdefault(int(at - start), []).append(value)
         p99s = sorted(percentile(v, 99) for v in seconds.values() if len(v) >= 10)
         if p99s:
-            table.add("    p99 of each second: median / worst",
-                      f"{percentile(p99s, 50):.1f} / {p99s[-1]:.1f} ms "
-                      f"({len(p99s)} seconds)")
-    table.add("    events received / expected", f"{lat.received} / {lat.expected}",
-              "all" if goals else "", (lat.expected > 0 and lat.received == lat.expected)
-              if goals else None)
+            table.add(
+                "    p99 of each second: median / worst",
+                f"{percentile(p99s, 50):.1f} / {p99s[-1]:.1f} ms ({len(p99s)} seconds)",
+            )
+    table.add(
+        "    events received / expected",
+        f"{lat.received} / {lat.expected}",
+        "all" if goals else "",
+        (lat.expected > 0 and lat.received == lat.expected) if goals else None,
+    )
     if goals:
         p50, p99 = lat.q(50), lat.q(99)
-        table.add("    p50", fmt(p50, 1, " ms"), f"<= {GOAL_P50_MS:g} ms",
-                  p50 is not None and p50 <= GOAL_P50_MS)
-        table.add("    p99", fmt(p99, 1, " ms"), f"<= {GOAL_P99_MS:g} ms",
-                  p99 is not None and p99 <= GOAL_P99_MS)
+        table.add(
+            "    p50",
+            fmt(p50, 1, " ms"),
+            f"<= {GOAL_P50_MS:g} ms",
+            p50 is not None and p50 <= GOAL_P50_MS,
+        )
+        table.add(
+            "    p99",
+            fmt(p99, 1, " ms"),
+            f"<= {GOAL_P99_MS:g} ms",
+            p99 is not None and p99 <= GOAL_P99_MS,
+        )
 
 
 def load_rows(table: Table, name: str, result: dict, events: int) -> None:
     load, published = result["load"], result["published"]
     table.add(f"  {name}: CPU while publishing (cores)", load.describe())
     others = max(0.0, load.machine - load.ours) / load.seconds
-    table.add(f"  {name}: machine busy / not the bench's processes (others, kernel)",
-              f"{load.machine / load.seconds:.2f} / {others:.2f} cores"
-              + ("  << other work competed: latencies inflated" if others > 0.5 else ""))
-    table.add(f"  {name}: publishes / lateness p99 vs schedule",
-              f"{len(published.records)} in {published.seconds:.1f} s / "
-              f"{(percentile(published.late, 99) or 0) * 1000:.1f} ms")
+    table.add(
+        f"  {name}: machine busy / not the bench's processes (others, kernel)",
+        f"{load.machine / load.seconds:.2f} / {others:.2f} cores"
+        + ("  << other work competed: latencies inflated" if others > 0.5 else ""),
+    )
+    table.add(
+        f"  {name}: publishes / lateness p99 vs schedule",
+        f"{len(published.records)} in {published.seconds:.1f} s / "
+        f"{(percentile(published.late, 99) or 0) * 1000:.1f} ms",
+    )
     if load.worker is not None and events:
         per = load.worker * 1000 / events
-        table.add(f"  {name}: worker CPU per event delivered",
-                  f"{per:.2f} ms (one worker saturates near {1000 / per:,.0f} events/s)")
+        table.add(
+            f"  {name}: worker CPU per event delivered",
+            f"{per:.2f} ms (one worker saturates near {1000 / per:,.0f} events/s)",
+        )
 
 
-def report(args, cap, cap_floor, prod, floor_alone, fsse, web, loadavg: str) -> None:
+def report(args, cap, cap_user, cap_floor, prod, floor_alone, fsse, web, loadavg: str) -> None:
     table = Table()
     table.section(f"machine: {os.cpu_count()} cores, load average at start {loadavg}")
     if cap:
-        table.section(f"1. capacity: one gevent worker, {args.streams} streams over "
-                      f"{min(args.sessions, args.streams)} sessions")
+        table.section(
+            f"1. capacity: one gevent worker, {args.streams} streams over "
+            f"{min(args.sessions, args.streams)} sessions"
+        )
         got = cap["opened"]["snapshots"]
         goal = min(args.streams, GOAL_STREAMS)
-        table.add("streams open that received the snapshot", f"{got} / {args.streams}",
-                  f">= {goal}", got >= goal)
-        table.add("  open when measured: server gauge / client at stop",
-                  f"{cap['gauge']} (incl. 5 warm-up) / {cap['stop']['open_at_stop']}")
+        table.add(
+            "streams open that received the snapshot",
+            f"{got} / {args.streams}",
+            f">= {goal}",
+            got >= goal,
+        )
+        table.add(
+            "  open when measured: server gauge / client at stop",
+            f"{cap['gauge']} (incl. 5 warm-up) / {cap['stop']['open_at_stop']}",
+        )
         table.add("  update round: events received / sent", "{} / {}".format(*cap["round"]))
         errors = {**cap["opened"]["errors"], **cap["stop"]["errors"]}
         if errors:
             table.add("  client errors", ", ".join(f"{k}: {v}" for k, v in errors.items()))
-        table.add("  time to open them all / worker CPU per stream opened",
-                  f"{cap['opened']['seconds']:.1f} s / "
-                  f"{cap['cpu_open'] * 1000 / max(got, 1):.2f} ms")
+        table.add(
+            "  time to open them all / worker CPU per stream opened",
+            f"{cap['opened']['seconds']:.1f} s / {cap['cpu_open'] * 1000 / max(got, 1):.2f} ms",
+        )
         table.add("  Redis connections (all clients) while held", str(cap["redis_clients"]))
         table.add("  worker still the same process", str(cap["worker_survived"]))
         if cap["gc"]:
             g = cap["gc"]
-            table.add("  worker garbage collections while opening and holding",
-                      f"{g['count']}, {g['full']} full; longest full {g['full_max']:.0f} ms, "
-                      f"{g['total'] * 1000:.0f} ms in all")
+            table.add(
+                "  worker garbage collections while opening and holding",
+                f"{g['count']}, {g['full']} full; longest full {g['full_max']:.0f} ms, "
+                f"{g['total'] * 1000:.0f} ms in all",
+            )
         mb = [cap["before_kb"], cap["half_kb"], cap["opened_kb"], cap["after_kb"]]
         label = "worker RSS: before / half, updated / all open / all, updated"
         if cap["idle_kb"]:
@@ -1387,34 +1735,70 @@ def report(args, cap, cap_floor, prod, floor_alone, fsse, web, loadavg: str) -> 
             label += " / idle"
         table.add(label, " / ".join(f"{v / 1024:.0f}" for v in mb) + " MB")
         per = (cap["after_kb"] - cap["before_kb"]) / max(got, 1)
-        table.add("memory per stream (each just past an update)", fmt(per, 1, " KB"),
-                  f"<= {GOAL_KB_PER_STREAM:g} KB", per <= GOAL_KB_PER_STREAM)
+        table.add(
+            "memory per stream (each just past an update)",
+            fmt(per, 1, " KB"),
+            f"<= {GOAL_KB_PER_STREAM:g} KB",
+            per <= GOAL_KB_PER_STREAM,
+        )
         slope = (cap["after_kb"] - cap["half_kb"]) / max(got - cap["half"], 1)
         table.add(f"  marginal: streams {cap['half']} -> {got}", fmt(slope, 1, " KB"))
         if cap["idle_kb"]:
-            table.add("  memory per stream once idle (last write a heartbeat)",
-                      fmt((cap["idle_kb"] - cap["before_kb"]) / max(got, 1), 1, " KB"))
+            table.add(
+                "  memory per stream once idle (last write a heartbeat)",
+                fmt((cap["idle_kb"] - cap["before_kb"]) / max(got, 1), 1, " KB"),
+            )
+    if cap_user:
+        got = cap_user["opened"]["snapshots"]
+        table.section(f"1b. idle dashboards: {args.streams} x GET /sync/stream, no sync running")
+        table.add(
+            "streams open (first heartbeat received)",
+            f"{got} / {args.streams}",
+            str(args.streams),
+            got == args.streams,
+        )
+        per = (cap_user["idle_kb"] - cap_user["before_kb"]) / max(got, 1)
+        table.add(
+            "memory per idle stream",
+            fmt(per, 1, " KB"),
+            f"<= {GOAL_KB_PER_IDLE_STREAM:g} KB",
+            per <= GOAL_KB_PER_IDLE_STREAM,
+        )
+        busy = cap_user["cpu_quiet"] / cap_user["quiet"]
+        beats = got * cap_user["quiet"] / HEARTBEAT_EVERY
+        table.add(
+            "worker CPU while they wait: share of a core / per heartbeat",
+            f"{busy * 100:.2f} % / {cap_user['cpu_quiet'] / max(beats, 1) * 1e6:.0f} us",
+        )
     if cap_floor:
         got = cap_floor["opened"]["snapshots"]
-        table.add("floor: bare WSGI generator, same worker (bench/sse_floor_app.py)",
-                  f"{got} streams, "
-                  f"{(cap_floor['after_kb'] - cap_floor['before_kb']) / max(got, 1):.1f} KB "
-                  f"per stream, {cap_floor['opened']['seconds']:.1f} s to open")
+        table.add(
+            "floor: bare WSGI generator, same worker (bench/sse_floor_app.py)",
+            f"{got} streams, "
+            f"{(cap_floor['after_kb'] - cap_floor['before_kb']) / max(got, 1):.1f} KB "
+            f"per stream, {cap_floor['opened']['seconds']:.1f} s to open",
+        )
     if prod or fsse:
-        table.section(f"2. latency: {args.sessions} sessions x 1 update/s x {args.seconds} s "
-                      "(p50 / p95 / p99 / max)")
+        table.section(
+            f"2. latency: {args.sessions} sessions x 1 update/s x {args.seconds} s "
+            "(p50 / p95 / p99 / max)"
+        )
     if prod:
-        table.add("expense_sync streams open (snapshot received)",
-                  f"{prod['opened']['snapshots']} / {args.sessions}")
+        table.add(
+            "expense_sync streams open (snapshot received)",
+            f"{prod['opened']['snapshots']} / {args.sessions}",
+        )
         load_rows(table, "expense_sync", prod, prod["hires"].received)
         latency_rows(table, prod["ms"], True)
         latency_rows(table, prod["hires"], False)
         latency_rows(table, prod["excess"], False)
         if prod["gc"]:
             g = prod["gc"]
-            table.add("  worker garbage collections during the run (gc.callbacks)",
-                      f"{g['count']}, {g['full']} full; longest {g['max']:.1f} ms, longest "
-                      f"full {g['full_max']:.1f} ms, {g['total'] * 1000:.0f} ms in all")
+            table.add(
+                "  worker garbage collections during the run (gc.callbacks)",
+                f"{g['count']}, {g['full']} full; longest {g['max']:.1f} ms, longest "
+                f"full {g['full_max']:.1f} ms, {g['total'] * 1000:.0f} ms in all",
+            )
     if fsse:
         table.add("Flask-SSE streams subscribed", f"{fsse['subscribed']} / {args.sessions}")
         load_rows(table, "Flask-SSE", fsse, fsse["lat"].received)
@@ -1428,42 +1812,67 @@ def report(args, cap, cap_floor, prod, floor_alone, fsse, web, loadavg: str) -> 
     if web:
         table.section(f"3. browser: Chromium, {web['sent']} updates at 5/s")
         morph, cpu = web["morph"], web["morph_cpu"]
-        table.add("updates applied / published", f"{len(morph)} / {web['sent']}",
-                  "all", len(morph) >= web["sent"])
-        table.add("swap + style + layout, wall (performance.now): p50 / p95",
-                  f"{fmt(percentile(morph, 50), 2)} / {fmt(percentile(morph, 95), 2)} ms")
+        table.add(
+            "updates applied / published",
+            f"{len(morph)} / {web['sent']}",
+            "all",
+            len(morph) >= web["sent"],
+        )
+        table.add(
+            "swap + style + layout, wall (performance.now): p50 / p95",
+            f"{fmt(percentile(morph, 50), 2)} / {fmt(percentile(morph, 95), 2)} ms",
+        )
         p95 = percentile(morph, 95)
-        table.add("  p95 wall", fmt(p95, 2, " ms"), f"<= {GOAL_BROWSER_P95_MS:g} ms",
-                  p95 is not None and p95 <= GOAL_BROWSER_P95_MS)
-        table.add("swap + style + layout, main-thread CPU (trace): p50 / p95",
-                  f"{fmt(percentile(cpu, 50), 2)} / {fmt(percentile(cpu, 95), 2)} ms "
-                  f"({len(cpu)} updates)")
+        table.add(
+            "  p95 wall",
+            fmt(p95, 2, " ms"),
+            f"<= {GOAL_BROWSER_P95_MS:g} ms",
+            p95 is not None and p95 <= GOAL_BROWSER_P95_MS,
+        )
+        table.add(
+            "swap + style + layout, main-thread CPU (trace): p50 / p95",
+            f"{fmt(percentile(cpu, 50), 2)} / {fmt(percentile(cpu, 95), 2)} ms "
+            f"({len(cpu)} updates)",
+        )
         p95 = percentile(cpu, 95)
-        table.add("  p95 CPU", fmt(p95, 2, " ms"), f"<= {GOAL_BROWSER_P95_MS:g} ms",
-                  p95 is not None and p95 <= GOAL_BROWSER_P95_MS)
-        table.add("whole update (message to swapped): wall p50 / p95, CPU p50 / p95",
-                  f"{fmt(percentile(web['apply'], 50), 2)} / "
-                  f"{fmt(percentile(web['apply'], 95), 2)}, "
-                  f"{fmt(percentile(web['apply_cpu'], 50), 2)} / "
-                  f"{fmt(percentile(web['apply_cpu'], 95), 2)} ms")
+        table.add(
+            "  p95 CPU",
+            fmt(p95, 2, " ms"),
+            f"<= {GOAL_BROWSER_P95_MS:g} ms",
+            p95 is not None and p95 <= GOAL_BROWSER_P95_MS,
+        )
+        table.add(
+            "whole update (message to swapped): wall p50 / p95, CPU p50 / p95",
+            f"{fmt(percentile(web['apply'], 50), 2)} / "
+            f"{fmt(percentile(web['apply'], 95), 2)}, "
+            f"{fmt(percentile(web['apply_cpu'], 50), 2)} / "
+            f"{fmt(percentile(web['apply_cpu'], 95), 2)} ms",
+        )
         n = max(len(morph), 1)
         cdp = web["cdp"]
-        total = (cdp["ScriptDuration"] + cdp["RecalcStyleDuration"]
-                 + cdp["LayoutDuration"]) * 1000 / n
-        table.add("CDP getMetrics per update: script + style + layout (mean)",
-                  f"{total:.2f} ms = {cdp['ScriptDuration'] * 1000 / n:.2f}"
-                  f"{' (not reported)' if not cdp['ScriptDuration'] else ''} + "
-                  f"{cdp['RecalcStyleDuration'] * 1000 / n:.2f} + "
-                  f"{cdp['LayoutDuration'] * 1000 / n:.2f}")
-        table.add("  CDP per update: style recalcs / layouts / all main-thread tasks",
-                  f"{cdp['RecalcStyleCount'] / n:.1f} / {cdp['LayoutCount'] / n:.1f} / "
-                  f"{cdp['TaskDuration'] * 1000 / n:.2f} ms (animations included)")
+        total = (
+            (cdp["ScriptDuration"] + cdp["RecalcStyleDuration"] + cdp["LayoutDuration"]) * 1000 / n
+        )
+        table.add(
+            "CDP getMetrics per update: script + style + layout (mean)",
+            f"{total:.2f} ms = {cdp['ScriptDuration'] * 1000 / n:.2f}"
+            f"{' (not reported)' if not cdp['ScriptDuration'] else ''} + "
+            f"{cdp['RecalcStyleDuration'] * 1000 / n:.2f} + "
+            f"{cdp['LayoutDuration'] * 1000 / n:.2f}",
+        )
+        table.add(
+            "  CDP per update: style recalcs / layouts / all main-thread tasks",
+            f"{cdp['RecalcStyleCount'] / n:.1f} / {cdp['LayoutCount'] / n:.1f} / "
+            f"{cdp['TaskDuration'] * 1000 / n:.2f} ms (animations included)",
+        )
     table.print()
     profile = prod and prod.get("profile")
     if profile:
-        print(f"\nworker CPU during the product latency run, py-spy ({profile['samples']} "
-              "samples, idle excluded): share of samples whose stack holds\n"
-              "(py-spy's own CPU competes with the run: its latency figures are disturbed)")
+        print(
+            f"\nworker CPU during the product latency run, py-spy ({profile['samples']} "
+            "samples, idle excluded): share of samples whose stack holds\n"
+            "(py-spy's own CPU competes with the run: its latency figures are disturbed)"
+        )
         for name, share in profile["parts"].items():
             print(f"  {share * 100:5.1f} %  {name}")
         print("busiest functions (own time):")
@@ -1477,56 +1886,86 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--browser-updates", type=int, default=200)
-    parser.add_argument("--open-concurrency", type=int, default=100,
-                        help="stream handshakes in flight at once (capacity phase)")
+    parser.add_argument(
+        "--open-concurrency",
+        type=int,
+        default=100,
+        help="stream handshakes in flight at once (capacity phase)",
+    )
     parser.add_argument("--open-timeout", type=float, default=120.0)
     parser.add_argument("--skip-capacity", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-flask-sse", action="store_true")
     parser.add_argument("--skip-browser", action="store_true")
-    parser.add_argument("--idle", action="store_true",
-                        help="capacity: also measure memory once every stream is idle (+17 s)")
-    parser.add_argument("--capacity-floor", action="store_true",
-                        help="also open the streams on a bare WSGI app (bench/sse_floor_app.py)"
-                        ": what gunicorn+gevent hold per stream whatever the app (+15 s)")
-    parser.add_argument("--floor-alone", action="store_true",
-                        help="also measure the Redis floor with nothing else running (+25 s)")
-    parser.add_argument("--publishers", type=int, default=3,
-                        help="publisher processes sharing the sessions")
-    parser.add_argument("--profile-worker", action="store_true",
-                        help="sample the worker with py-spy during the product latency run "
-                        "(pip install py-spy; benchmark-only)")
-    parser.add_argument("--census", action="store_true",
-                        help="instead of the benchmark: where a held stream's memory goes "
-                        "(tracemalloc in the worker; use ~1000 streams)")
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="capacity: also measure memory once every stream is idle (+17 s)",
+    )
+    parser.add_argument(
+        "--user-streams",
+        action="store_true",
+        help="also open --streams idle dashboards' streams (GET /sync/stream "
+        "of a user with no sync): memory and CPU per stream (+25 s)",
+    )
+    parser.add_argument(
+        "--capacity-floor",
+        action="store_true",
+        help="also open the streams on a bare WSGI app (bench/sse_floor_app.py)"
+        ": what gunicorn+gevent hold per stream whatever the app (+15 s)",
+    )
+    parser.add_argument(
+        "--floor-alone",
+        action="store_true",
+        help="also measure the Redis floor with nothing else running (+25 s)",
+    )
+    parser.add_argument(
+        "--publishers", type=int, default=3, help="publisher processes sharing the sessions"
+    )
+    parser.add_argument(
+        "--profile-worker",
+        action="store_true",
+        help="sample the worker with py-spy during the product latency run "
+        "(pip install py-spy; benchmark-only)",
+    )
+    parser.add_argument(
+        "--census",
+        action="store_true",
+        help="instead of the benchmark: where a held stream's memory goes "
+        "(tracemalloc in the worker; use ~1000 streams)",
+    )
     args = parser.parse_args()
     raise_nofile()
     loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     started = time.monotonic()
-    cap = cap_floor = prod = floor_alone = fsse = web = None
+    cap = cap_user = cap_floor = prod = floor_alone = fsse = web = None
     with tempfile.TemporaryDirectory(prefix="bench-sse-") as tmp:
         stack = Stack(Path(tmp), args.streams)
         try:
             app = stack.app()
             data = prepare_data(app, args.sessions)
-            print(f"setup: {args.sessions} sessions in {time.monotonic() - started:.1f} s",
-                  flush=True)
+            print(
+                f"setup: {args.sessions} sessions in {time.monotonic() - started:.1f} s", flush=True
+            )
             if args.census:
                 census(stack, data, args)
                 return 0
             if not args.skip_capacity:
                 cap = capacity(stack, data, args)
                 print(f"capacity done at {time.monotonic() - started:.0f} s", flush=True)
+            if args.user_streams:
+                cap_user = capacity_user_streams(stack, args)
+                print(f"idle user streams done at {time.monotonic() - started:.0f} s", flush=True)
             if args.capacity_floor:
                 cap_floor = capacity_floor(stack, args)
             if not args.skip_latency:
                 prod = latency_product(stack, data, args)
-                print(f"product latency done at {time.monotonic() - started:.0f} s",
-                      flush=True)
+                print(f"product latency done at {time.monotonic() - started:.0f} s", flush=True)
                 if not args.skip_flask_sse:
                     fsse = latency_flask_sse(stack, data, args)
-                    print(f"Flask-SSE latency done at {time.monotonic() - started:.0f} s",
-                          flush=True)
+                    print(
+                        f"Flask-SSE latency done at {time.monotonic() - started:.0f} s", flush=True
+                    )
                 if args.floor_alone:
                     floor_alone = latency_floor_alone(stack, data, args)
                     print(f"floor done at {time.monotonic() - started:.0f} s", flush=True)
@@ -1536,9 +1975,10 @@ def main() -> int:
         finally:
             stack.close()
     if os.environ.get("BENCH_DUMP"):
-        Path(os.environ["BENCH_DUMP"]).write_text(json.dumps(
-            {"web": web}, default=lambda o: o.__dict__))
-    report(args, cap, cap_floor, prod, floor_alone, fsse, web, loadavg)
+        Path(os.environ["BENCH_DUMP"]).write_text(
+            json.dumps({"web": web}, default=lambda o: o.__dict__)
+        )
+    report(args, cap, cap_user, cap_floor, prod, floor_alone, fsse, web, loadavg)
     print(f"total {time.monotonic() - started:.0f} s")
     return 0
 

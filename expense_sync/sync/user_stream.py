@@ -44,8 +44,7 @@ class Following:
         self.topic = hub.subscribe(feed.token, feed)  # before reading: nothing falls between
         try:
             self.cursor = self.topic.seq
-            opening = (feed.catch_up(last_event_id) if last_event_id else None) or \
-                feed.snapshot()
+            opening = (feed.catch_up(last_event_id) if last_event_id else None) or feed.snapshot()
             self.frames = [feed.frame(event_id, payload) for event_id, payload, _ in opening]
         except BaseException:
             hub.unsubscribe(self.topic)
@@ -65,11 +64,11 @@ def feed_of(app, urls, user_id: int, token: str | None) -> WidgetFeed | None:
     with app.app_context():
         try:
             if token:
-                session = db.session.scalar(db.select(SyncSession).filter_by(
-                    token=token, user_id=user_id))
+                session = db.session.scalar(
+                    db.select(SyncSession).filter_by(token=token, user_id=user_id)
+                )
             else:
-                session = (control.active_session(user_id)
-                           or control.latest_session(user_id))
+                session = control.active_session(user_id) or control.latest_session(user_id)
             return WidgetFeed(app, session, urls, user_id) if session else None
         finally:
             db.session.close()
@@ -85,6 +84,10 @@ def user_stream():
     if request.method == "HEAD":
         return Response(mimetype="text/event-stream")
     app, user_id = current_app._get_current_object(), current_user.id
+    # A stream lives for minutes: the connection that loaded the user goes back to the pool
+    # now (each lookup below takes one and gives it back), or 15 open dashboards would hold
+    # every connection and the next one would wait for the pool's timeout.
+    db.session.close()
     urls = app.create_url_adapter(request)
     # The session the page shows, and whether it shows how it ended: from the last event
     # it saw when it reconnects, else from the page.
@@ -98,8 +101,9 @@ def user_stream():
         feed = feed_of(app, urls, user_id, None)
         following = None
         if feed is not None:
-            following = Following(hub, feed, position_in(feed.token, last_event_id)
-                                  if feed.token == shown else None)
+            following = Following(
+                hub, feed, position_in(feed.token, last_event_id) if feed.token == shown else None
+            )
             if following.done and feed.token == shown and shows_end:
                 following.frames = []  # the page already shows how it ended
     except BaseException:
@@ -109,9 +113,12 @@ def user_stream():
     slot = _slots.claim(user_id, app.config["MAX_STREAMS_PER_USER"])
     body = _follow(app, urls, hub, watch, seen, following, slot)
     next(body)  # into its try block: from now on closing or dropping it unsubscribes
-    return Response(body, mimetype="text/event-stream", direct_passthrough=True,
-                    headers={"Cache-Control": "no-cache, no-transform",
-                             "X-Accel-Buffering": "no"})
+    return Response(
+        body,
+        mimetype="text/event-stream",
+        direct_passthrough=True,
+        headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
+    )
 
 
 def _follow(app, urls, hub, watch, seen: int, following: Following | None, slot):

@@ -1,10 +1,14 @@
 """Every open view of an account follows its syncs: ten tabs, a second browser, and syncs
 started in one tab, from the command line and by the schedule, all opened before."""
 
+import re
+import socket
 import time
+import uuid
 from datetime import timedelta
 
-from stack import log_in
+import requests
+from stack import PASSWORD, log_in
 
 from expense_sync.auth import find_user
 from expense_sync.dispatch import dispatch_due_syncs
@@ -19,7 +23,8 @@ def ended_with(page, token: str) -> bool:
         "t => { const w = document.getElementById('sync-widget');"
         " const p = document.getElementById('sync-progress');"
         " return !!(w && p && w.dataset.token === t && p.dataset.status === 'completed'); }",
-        token)
+        token,
+    )
 
 
 def wait_for_all(pages, token: str, timeout: float = 90) -> None:
@@ -90,3 +95,45 @@ def test_every_tab_and_browser_follows_syncs_started_anywhere(browser, live):
     assert leaders == 2
     laptop.close()
     phone.close()
+
+
+def test_a_burst_of_dashboards_opening_at_once_all_get_their_stream(live):
+    # A deploy or a Wi-Fi that comes back: many people's dashboards reconnect in the same
+    # second, to one gevent worker. None may wait on another's database connection.
+    people = 24  # more than the pool's 5 + 10 connections
+    cookies = []
+    for _ in range(people):
+        email = f"{uuid.uuid4().hex[:8]}@example.cr"
+        live.flask("create-user", email, "--password", PASSWORD)
+        session = requests.Session()
+        page = session.get(f"{live.url}/login", timeout=10).text
+        token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+        session.post(
+            f"{live.url}/login",
+            timeout=10,
+            allow_redirects=False,
+            data={"email": email, "password": PASSWORD, "csrf_token": token},
+        )
+        cookies.append("; ".join(f"{k}={v}" for k, v in session.cookies.items()))
+    agent = requests.utils.default_user_agent()
+    streams = []
+    for cookie in cookies:  # all sent before any is read
+        sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+        sock.sendall(
+            f"GET /sync/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {agent}\r\n"
+            f"Cookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
+        streams.append(sock)
+    started = time.monotonic()
+    try:
+        for sock in streams:
+            received = b""
+            while b"event: heartbeat" not in received:
+                chunk = sock.recv(4096)  # at most 10 s: the socket's timeout
+                assert chunk, received
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200")
+        assert time.monotonic() - started < 10
+    finally:
+        for sock in streams:
+            sock.close()
