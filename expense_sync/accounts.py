@@ -20,7 +20,7 @@ from .forms import AccountForm, shown_path
 from .mailboxes import MailboxError, providers
 from .mailboxes.imap_certs import shown as shown_fingerprint
 from .mailboxes.providers import PROVIDERS, provider_of
-from .models import EmailAccount
+from .models import EmailAccount, bank_names
 from .oauth import views as oauth_views
 from .personal_data import erase_account
 from .sources import probe
@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 
 # Long enough for a slow server's greeting, short enough that nobody gives up on the button.
 PROBE_TIMEOUT = 8.0
-UNEXPECTED = ("No se pudo probar la conexión por un error inesperado; ya quedó registrado. "
-              "Revise los datos e intente de nuevo.")
+UNEXPECTED = (
+    "No se pudo probar la conexión por un error inesperado; ya quedó registrado. "
+    "Revise los datos e intente de nuevo."
+)
 
 
 @bp.before_request
@@ -49,7 +51,8 @@ def _allow_consent_pages(response):
     origins = oauth.consent_origins()
     if origins:
         response.headers["Content-Security-Policy"] = CSP.replace(
-            "form-action 'self'", "form-action 'self' " + " ".join(origins))
+            "form-action 'self'", "form-action 'self' " + " ".join(origins)
+        )
     return response
 
 
@@ -67,8 +70,11 @@ def same_server(account: EmailAccount, data) -> bool:
     A stored password or OAuth2 token is only ever sent where it was given: otherwise
     editing the host (by a stolen session, say) would send it to any server.
     """
-    host, port, security = (data.get("imap_host") or "").strip(), data.get("imap_port"), \
-        data.get("imap_security")
+    host, port, security = (
+        (data.get("imap_host") or "").strip(),
+        data.get("imap_port"),
+        data.get("imap_security"),
+    )
     preset = providers.preset(data.get("provider"))
     if preset and not host:  # as AccountForm.settings fills them in
         host, port, security = preset.host, preset.port, preset.security
@@ -77,9 +83,14 @@ def same_server(account: EmailAccount, data) -> bool:
         port = int(port or 0)
     except (TypeError, ValueError):
         return False
-    return (account.source_kind == "imap" and data.get("source_kind") == "imap"
-            and host.lower() == (account.imap_host or "").lower() and port == account.imap_port
-            and security == account.imap_security and user == (account.imap_user or ""))
+    return (
+        account.source_kind == "imap"
+        and data.get("source_kind") == "imap"
+        and host.lower() == (account.imap_host or "").lower()
+        and port == account.imap_port
+        and security == account.imap_security
+        and user == (account.imap_user or "")
+    )
 
 
 def apply_settings(account: EmailAccount, data: dict) -> None:
@@ -119,9 +130,13 @@ def apply_settings(account: EmailAccount, data: dict) -> None:
 @bp.get("")
 def index():
     """List the user's email accounts."""
-    return render_template("accounts/index.html", accounts=current_user.accounts,
-                           shown_path=shown_path,
-                           oauth_ready={c.provider for c in oauth.configured()})
+    return render_template(
+        "accounts/index.html",
+        accounts=current_user.accounts,
+        shown_path=shown_path,
+        bank_names=list(bank_names().values()),
+        oauth_ready={c.provider for c in oauth.configured()},
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -140,17 +155,23 @@ def new():
 
 def form_page(form: AccountForm, account: EmailAccount | None, status: int = 200):
     """The account form with its presets and the OAuth2 sign-ins the deployer set up."""
-    return render_template("accounts/form.html", form=form, account=account,
-                           presets=presets(), oauth_clients=oauth.configured(),
-                           shown=shown_fingerprint), status
+    return render_template(
+        "accounts/form.html",
+        form=form,
+        account=account,
+        presets=presets(),
+        oauth_clients=oauth.configured(),
+        shown=shown_fingerprint,
+    ), status
 
 
 @bp.route("/<int:account_id>/edit", methods=["GET", "POST"])
 def edit(account_id: int):
     """Edit an account; a blank password keeps the stored one."""
     account = get_own_account(account_id)
-    keeps_secret = has_secret(account) and (request.method == "GET"
-                                            or same_server(account, request.form))
+    keeps_secret = has_secret(account) and (
+        request.method == "GET" or same_server(account, request.form)
+    )
     form = AccountForm(obj=account, password_on_file=keeps_secret)
     if request.method == "GET":
         form.local_path.data = shown_path(account.local_path)
@@ -168,8 +189,10 @@ def delete(account_id: int):
     """Delete an account with its expenses and the mail kept of it."""
     account = get_own_account(account_id)
     if control.active_session(current_user.id):
-        flash("Hay una sincronización en curso: espere a que termine para eliminar la cuenta.",
-              "error")
+        flash(
+            "Hay una sincronización en curso: espere a que termine para eliminar la cuenta.",
+            "error",
+        )
         return redirect(url_for("accounts.index"))
     erase_account(account)
     db.session.commit()
@@ -198,14 +221,14 @@ def test_connection(account_id: int | None):
             password = crypto.decrypt(stored.imap_password_encrypted)
         count = probe(candidate, password, timeout=timeout)
     except MailboxError as exc:
-        return _result(ok=False, message=exc.message, fingerprint=exc.fingerprint,
-                       shown=shown_fingerprint)
+        return _result(
+            ok=False, message=exc.message, fingerprint=exc.fingerprint, shown=shown_fingerprint
+        )
     except Exception:
         # htmx swaps nothing on a 500: the button would just reset, saying nothing.
         log.exception("connection test failed unexpectedly")
         return _result(ok=False, message=UNEXPECTED)
-    return _result(ok=True, count=count, pinned=candidate.tls_fingerprint,
-                   shown=shown_fingerprint)
+    return _result(ok=True, count=count, pinned=candidate.tls_fingerprint, shown=shown_fingerprint)
 
 
 def has_secret(account: EmailAccount) -> bool:
@@ -215,8 +238,10 @@ def has_secret(account: EmailAccount) -> bool:
 
 def presets() -> dict:
     """What the form's script fills in for each provider."""
-    return {code: {"host": p.host, "port": p.port, "security": p.security,
-                   "folders": list(p.folders)} for code, p in PROVIDERS.items()}
+    return {
+        code: {"host": p.host, "port": p.port, "security": p.security, "folders": list(p.folders)}
+        for code, p in PROVIDERS.items()
+    }
 
 
 def _result(**context) -> str:

@@ -14,15 +14,35 @@ from .auth import create_user, find_user
 from .extensions import db
 from .forms import user_folder
 from .mailboxes.providers import CUSTOM, PROVIDERS
-from .models import BANKS, EmailAccount
+from .models import EmailAccount, bank_names
 
-BANK_CHOICES = click.Choice(sorted(BANKS))
+
+class BankChoice(click.Choice):
+    """The registry's bank codes, read each time click asks: a bank module added is offered."""
+
+    def __init__(self) -> None:
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(bank_names())
+
+    @choices.setter
+    def choices(self, _fixed) -> None:
+        pass  # click.Choice.__init__ stores a fixed tuple; the registry is the list
 
 
 def register(app: Flask) -> None:
-    for command in (create_user_command, add_account_command, rotate_keys_command,
-                    seed_demo_command, sync_command, reparse_command,
-                    parse_emails_command, export_expenses_command):
+    for command in (
+        create_user_command,
+        add_account_command,
+        rotate_keys_command,
+        seed_demo_command,
+        sync_command,
+        reparse_command,
+        parse_emails_command,
+        export_expenses_command,
+    ):
         app.cli.add_command(command)
 
 
@@ -50,21 +70,42 @@ def create_user_command(email: str, password: str, admin: bool) -> None:
 @click.command("add-account")
 @with_appcontext
 @click.option("--user", "user_email", required=True, help="Owner's email.")
-@click.option("--bank", required=True, type=BANK_CHOICES)
+@click.option("--bank", required=True, type=BankChoice())
 @click.option("--address", required=True, help="The mailbox's email address.")
-@click.option("--provider", type=click.Choice([*PROVIDERS, CUSTOM]), default=CUSTOM,
-              show_default=True, help="Fill in the provider's IMAP server; the user is ADDR.")
+@click.option(
+    "--provider",
+    type=click.Choice([*PROVIDERS, CUSTOM]),
+    default=CUSTOM,
+    show_default=True,
+    help="Fill in the provider's IMAP server; the user is ADDR.",
+)
 @click.option("--imap-host")
 @click.option("--imap-port", type=click.IntRange(1, 65535))
 @click.option("--imap-user")
-@click.option("--imap-security", type=click.Choice(["ssl", "starttls", "none"]), default="ssl",
-              show_default=True)
+@click.option(
+    "--imap-security",
+    type=click.Choice(["ssl", "starttls", "none"]),
+    default="ssl",
+    show_default=True,
+)
 @click.option("--imap-password", help="Or set EXPENSE_SYNC_IMAP_PASSWORD; prompted otherwise.")
 @click.option("--folder", default="INBOX", show_default=True)
 @click.option("--mbox", type=click.Path(exists=True, dir_okay=False), help="A local mbox file.")
 @click.option("--maildir", type=click.Path(exists=True, file_okay=False), help="A Maildir.")
-def add_account_command(user_email, bank, address, provider, imap_host, imap_port, imap_user,
-                        imap_security, imap_password, folder, mbox, maildir) -> None:
+def add_account_command(
+    user_email,
+    bank,
+    address,
+    provider,
+    imap_host,
+    imap_port,
+    imap_user,
+    imap_security,
+    imap_password,
+    folder,
+    mbox,
+    maildir,
+) -> None:
     """Add an email account (IMAP, mbox or Maildir) and print its id."""
     user = _user_or_exit(user_email)
     preset = PROVIDERS.get(provider)
@@ -72,10 +113,14 @@ def add_account_command(user_email, bank, address, provider, imap_host, imap_por
         imap_host, imap_port = imap_host or preset.host, imap_port or preset.port
         imap_user = imap_user or address
         if not preset.passwords:
-            click.echo(f"warning: {preset.name} refuses passwords over IMAP; connect this "
-                       "account from the web with \"Conectar con Microsoft\".", err=True)
-    sources = [name for name, value in (("imap", imap_host), ("mbox", mbox),
-                                        ("maildir", maildir)) if value]
+            click.echo(
+                f"warning: {preset.name} refuses passwords over IMAP; connect this "
+                'account from the web with "Conectar con Microsoft".',
+                err=True,
+            )
+    sources = [
+        name for name, value in (("imap", imap_host), ("mbox", mbox), ("maildir", maildir)) if value
+    ]
     if len(sources) != 1:
         raise click.UsageError("give exactly one of --imap-host, --mbox or --maildir")
     data = {"bank": bank, "address": address, "source_kind": sources[0], "folder": folder}
@@ -85,8 +130,13 @@ def add_account_command(user_email, bank, address, provider, imap_host, imap_por
         password = imap_password or os.environ.get("EXPENSE_SYNC_IMAP_PASSWORD")
         if not password:
             password = click.prompt("IMAP password", hide_input=True)
-        data |= {"imap_host": imap_host, "imap_port": imap_port, "imap_user": imap_user,
-                 "imap_security": imap_security, "imap_password": password}
+        data |= {
+            "imap_host": imap_host,
+            "imap_port": imap_port,
+            "imap_user": imap_user,
+            "imap_security": imap_security,
+            "imap_password": password,
+        }
     else:
         data["local_path"] = os.path.abspath(mbox or maildir)
     account = EmailAccount(user_id=user.id)
@@ -102,10 +152,16 @@ def rotate_keys_command() -> None:
     """Re-encrypt stored IMAP passwords and OAuth2 tokens with the first ENCRYPTION_KEYS key."""
     from .crypto import rotate
 
-    secrets = ("imap_password_encrypted", "oauth_refresh_token_encrypted",
-               "oauth_access_token_encrypted")
-    accounts = db.session.scalars(db.select(EmailAccount).where(db.or_(
-        *(getattr(EmailAccount, name).is_not(None) for name in secrets)))).all()
+    secrets = (
+        "imap_password_encrypted",
+        "oauth_refresh_token_encrypted",
+        "oauth_access_token_encrypted",
+    )
+    accounts = db.session.scalars(
+        db.select(EmailAccount).where(
+            db.or_(*(getattr(EmailAccount, name).is_not(None) for name in secrets))
+        )
+    ).all()
     for account in accounts:
         for name in secrets:
             if getattr(account, name) is not None:
@@ -141,15 +197,24 @@ def seed_demo_command() -> None:
         if (spec["bank"], spec["address"]) in existing:
             continue
         account = EmailAccount(user_id=user.id)
-        apply_settings(account, {"bank": spec["bank"], "address": spec["address"],
-                                 "source_kind": "maildir", "local_path": path})
+        apply_settings(
+            account,
+            {
+                "bank": spec["bank"],
+                "address": spec["address"],
+                "source_kind": "maildir",
+                "local_path": path,
+            },
+        )
         db.session.add(account)
     # The demo shows scheduled syncs too: every 15 minutes, the first half a minute from now.
     set_interval(user, DEMO_AUTO_SYNC_MINUTES)
     user.next_auto_sync_at = now_utc() + timedelta(seconds=30)
     db.session.commit()
-    click.echo(f"demo user {DEMO_EMAIL} with {len(user.accounts)} accounts; "
-               f"automatic sync every {DEMO_AUTO_SYNC_MINUTES} min, first in 30 s")
+    click.echo(
+        f"demo user {DEMO_EMAIL} with {len(user.accounts)} accounts; "
+        f"automatic sync every {DEMO_AUTO_SYNC_MINUTES} min, first in 30 s"
+    )
 
 
 @click.command("sync")
@@ -208,8 +273,7 @@ def _wait_for(session, *, show: bool) -> dict:
     from .sync import control
 
     if not Worker.all(connection=get_redis(), queue=get_queue()):
-        click.echo("warning: no worker is running; start one with `python worker.py`",
-                   err=True)
+        click.echo("warning: no worker is running; start one with `python worker.py`", err=True)
     while True:
         db.session.expire_all()
         db.session.refresh(session)
@@ -230,10 +294,13 @@ def _draw(state: dict) -> None:
     width = 30
     filled = width * state["progress_percentage"] // 100
     eta = state["time_remaining_seconds"]
-    line = (f"[{'#' * filled}{'-' * (width - filled)}] {state['progress_percentage']:3d}% "
-            f"({state['processed_emails']}/{state['total_emails']}) "
-            f"{state['detected_expenses']} gastos, {state['error_count']} errores"
-            + (f", ~{eta}s" if eta is not None else "") + f" [{state['status']}]")
+    line = (
+        f"[{'#' * filled}{'-' * (width - filled)}] {state['progress_percentage']:3d}% "
+        f"({state['processed_emails']}/{state['total_emails']}) "
+        f"{state['detected_expenses']} gastos, {state['error_count']} errores"
+        + (f", ~{eta}s" if eta is not None else "")
+        + f" [{state['status']}]"
+    )
     if sys.stderr.isatty():
         click.echo("\r" + line.ljust(100), nl=False, err=True)
     else:
@@ -255,16 +322,19 @@ def parse_emails_command(paths, as_json: bool, own_address) -> None:
             click.echo(json.dumps(record, ensure_ascii=False))
         elif outcome.transaction:
             tx = outcome.transaction
-            click.echo(f"{label}: {tx.bank} {tx.kind} {tx.amount} {tx.currency} "
-                       f"{tx.merchant or ''} {tx.occurred_at.isoformat()}")
+            click.echo(
+                f"{label}: {tx.bank} {tx.kind} {tx.amount} {tx.currency} "
+                f"{tx.merchant or ''} {tx.occurred_at.isoformat()}"
+            )
         else:
             click.echo(f"{label}: {outcome.status} ({outcome.reason})")
 
 
 @click.command("export-expenses")
 @click.option("--user", "user_email", required=True)
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
 @with_appcontext
 def export_expenses_command(user_email: str, fmt: str) -> None:
     """Print every stored expense of a user as CSV or JSON lines."""
@@ -273,9 +343,11 @@ def export_expenses_command(user_email: str, fmt: str) -> None:
 
     user = _user_or_exit(user_email)
     expenses = db.session.scalars(
-        db.select(Expense).where(Expense.user_id == user.id, Expense.deleted_at.is_(None))
+        db.select(Expense)
+        .where(Expense.user_id == user.id, Expense.deleted_at.is_(None))
         .order_by(Expense.occurred_at, Expense.id)
-        .execution_options(yield_per=1000))
+        .execution_options(yield_per=1000)
+    )
     chunks = csv_chunks(expenses) if fmt == "csv" else json_lines(expenses)
     for chunk in chunks:
         click.echo(chunk, nl=False)

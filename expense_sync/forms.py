@@ -30,14 +30,24 @@ from wtforms.validators import (
 )
 
 from .mailboxes import providers
-from .models import BANKS
+from .models import bank_names
 
 REQUIRED = "Este campo es obligatorio."
 MAILBOX_ROOT = "su carpeta de buzones en el servidor"
-IMAP_FIELDS = ("provider", "imap_host", "imap_port", "imap_security", "imap_user",
-               "imap_password", "folder", "tls_fingerprint")
-NO_PASSWORDS = ("Outlook, Hotmail y Microsoft 365 ya no aceptan contraseñas por IMAP: use "
-                "«Conectar con Microsoft».")
+IMAP_FIELDS = (
+    "provider",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+    "imap_user",
+    "imap_password",
+    "folder",
+    "tls_fingerprint",
+)
+NO_PASSWORDS = (
+    "Outlook, Hotmail y Microsoft 365 ya no aceptan contraseñas por IMAP: use "
+    "«Conectar con Microsoft»."
+)
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
@@ -76,31 +86,49 @@ def _choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+def _bank_choices() -> list[SelectChoice]:
+    # Called for each form: a bank registered after import is offered too.
+    return _choices(bank_names().items())
+
+
 class AccountForm(Form):
-    bank = SelectField("Banco", choices=_choices(BANKS.items()))
+    bank = SelectField("Banco", choices=_bank_choices)
     address = EmailField(
         "Dirección de correo",
-        [InputRequired(REQUIRED), Email("Escriba un correo válido, p. ej. nombre@ejemplo.cr."),
-         Length(max=254)],
+        [
+            InputRequired(REQUIRED),
+            Email("Escriba un correo válido, p. ej. nombre@ejemplo.cr."),
+            Length(max=254),
+        ],
     )
     source_kind = SelectField(
         "Origen",
-        choices=_choices([
-            ("imap", "Servidor IMAP"), ("mbox", "Archivo mbox"), ("maildir", "Carpeta Maildir"),
-        ]),
+        choices=_choices(
+            [
+                ("imap", "Servidor IMAP"),
+                ("mbox", "Archivo mbox"),
+                ("maildir", "Carpeta Maildir"),
+            ]
+        ),
     )
-    provider = SelectField("Proveedor", choices=_choices(providers.CHOICES),
-                           default=providers.CUSTOM)
+    provider = SelectField(
+        "Proveedor", choices=_choices(providers.CHOICES), default=providers.CUSTOM
+    )
     imap_host = StringField("Servidor IMAP", [Optional(), Length(max=255)])
     imap_port = IntegerField(
-        "Puerto", [Optional(), NumberRange(1, 65535, "Use un puerto entre 1 y 65535.")],
+        "Puerto",
+        [Optional(), NumberRange(1, 65535, "Use un puerto entre 1 y 65535.")],
         default=993,
     )
     imap_security = SelectField(
         "Seguridad",
-        choices=_choices([
-            ("ssl", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", "Ninguna (no recomendado)"),
-        ]),
+        choices=_choices(
+            [
+                ("ssl", "SSL/TLS"),
+                ("starttls", "STARTTLS"),
+                ("none", "Ninguna (no recomendado)"),
+            ]
+        ),
         default="ssl",
     )
     imap_user = StringField("Usuario", [Optional(), Length(max=255)])
@@ -108,9 +136,16 @@ class AccountForm(Form):
     folder = StringField("Carpeta", [Optional(), Length(max=255)], default="INBOX")
     local_path = StringField("Ruta", [Optional(), Length(max=1024)])
     # Set by "Confiar en este certificado" after a probe showed the server's certificate.
-    tls_fingerprint = HiddenField("Certificado de confianza", [
-        Optional(), Regexp(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$",
-                           message="La huella del certificado no es válida.")])
+    tls_fingerprint = HiddenField(
+        "Certificado de confianza",
+        [
+            Optional(),
+            Regexp(
+                r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$",
+                message="La huella del certificado no es válida.",
+            ),
+        ],
+    )
 
     def __init__(self, *args, password_on_file: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -145,8 +180,11 @@ class AccountForm(Form):
             return data
         preset = providers.preset(data["provider"])
         if preset and not (data["imap_host"] or "").strip():
-            data |= {"imap_host": preset.host, "imap_port": preset.port,
-                     "imap_security": preset.security}
+            data |= {
+                "imap_host": preset.host,
+                "imap_port": preset.port,
+                "imap_security": preset.security,
+            }
         if not (data["imap_user"] or "").strip():
             data["imap_user"] = (data["address"] or "").strip().lower()
         data["tls_fingerprint"] = (data["tls_fingerprint"] or "").replace(":", "").lower()
@@ -154,8 +192,10 @@ class AccountForm(Form):
 
     def validate_imap_host(self, field) -> None:
         if field.data and not is_hostname(field.data.strip()):
-            raise ValidationError("Escriba un nombre de servidor válido, p. ej. imap.gmail.com: "
-                                  "cada parte entre puntos tiene como máximo 63 caracteres.")
+            raise ValidationError(
+                "Escriba un nombre de servidor válido, p. ej. imap.gmail.com: "
+                "cada parte entre puntos tiene como máximo 63 caracteres."
+            )
 
     def validate_local_path(self, field) -> None:
         # Local sources could read any file the server can: confine them to one directory.

@@ -232,6 +232,15 @@ def test_banks_can_be_chosen_and_unknown_ones_are_refused():
         demo.generate_notifications(1, start=END, end=START)
 
 
+def test_the_demo_writes_the_registry_banks_it_has_writers_for_in_its_own_order():
+    from expense_sync.parsing.registry import load_banks
+
+    # A seed picks banks by their place here: a bank whose writer came later goes last,
+    # so the mailboxes a seed gave stay the same (the demo's Maildirs, the benches).
+    assert demo.BANKS == ("bac", "davibank", "promerica", "bn", "bcr", "popular")
+    assert set(demo.BANKS) < set(load_banks())  # MUCAP, Grupo Mutual, Multimoney: no writer
+
+
 def test_default_window_is_the_last_year_up_to_now():
     now = datetime.now(CR_TZ)
     for generated in demo.generate_notifications(200, seed=9):

@@ -8,32 +8,24 @@ from collections.abc import Iterable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from ..parsing.registry import load_banks
 from .generator import Generated, generate_notifications
+
+
+def _account(bank: str, address: str, count: int) -> dict:
+    # The label is the name the app shows for the bank: the registry's.
+    return {"bank": bank, "label": load_banks()[bank].name, "address": address, "count": count}
+
 
 # The demo's accounts. The first three keep the mockup's proportions (150/650/200) scaled
 # up so that a sync at 500-2000 emails/s lasts long enough to watch; Banco Nacional came
 # with the second set of bank formats. Each account's seed is its index here, so an
 # account added at the end leaves the others' mailboxes as they were.
 DEMO_ACCOUNTS: list[dict] = [
-    {"bank": "bac", "label": "BAC San José", "address": "demo.bac@example.cr", "count": 4_000},
-    {
-        "bank": "davibank",
-        "label": "Scotia Bank",
-        "address": "demo.scotia@example.cr",
-        "count": 6_500,
-    },
-    {
-        "bank": "promerica",
-        "label": "Promerica",
-        "address": "demo.promerica@example.cr",
-        "count": 2_000,
-    },
-    {
-        "bank": "bn",
-        "label": "Banco Nacional",
-        "address": "demo.bn@example.cr",
-        "count": 1_500,
-    },
+    _account("bac", "demo.bac@example.cr", 4_000),
+    _account("davibank", "demo.scotia@example.cr", 6_500),
+    _account("promerica", "demo.promerica@example.cr", 2_000),
+    _account("bn", "demo.bn@example.cr", 1_500),
 ]
 
 _DATE = re.compile(rb"^Date:[ \t]*(.+?)\r?$", re.MULTILINE)

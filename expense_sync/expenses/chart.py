@@ -66,9 +66,11 @@ class Chart:
         """One sentence for screen readers: the period, the total and the busiest month."""
         peak = max(self.bars, key=lambda bar: bar.cents)
         total = Decimal(sum(bar.cents for bar in self.bars)).scaleb(-2)
-        return (f"Salidas en {self.name} por mes, de {self.bars[0].long_label} a "
-                f"{self.bars[-1].long_label}: {money(total, self.currency)} en total; el mes "
-                f"con más salidas fue {peak.long_label} con {money(peak.amount, self.currency)}.")
+        return (
+            f"Salidas en {self.name} por mes, de {self.bars[0].long_label} a "
+            f"{self.bars[-1].long_label}: {money(total, self.currency)} en total; el mes "
+            f"con más salidas fue {peak.long_label} con {money(peak.amount, self.currency)}."
+        )
 
 
 def last_months(now: datetime, count: int = MONTHS) -> list[date]:
@@ -87,8 +89,10 @@ def window(months: list[date]) -> tuple[datetime, datetime]:
     """The instants where the first month starts and the month after the last one starts."""
     last = months[-1]
     end = date(last.year + last.month // 12, last.month % 12 + 1, 1)
-    return (datetime(months[0].year, months[0].month, 1, tzinfo=TIMEZONE),
-            datetime(end.year, end.month, 1, tzinfo=TIMEZONE))
+    return (
+        datetime(months[0].year, months[0].month, 1, tzinfo=TIMEZONE),
+        datetime(end.year, end.month, 1, tzinfo=TIMEZONE),
+    )
 
 
 def compact(cents: int, currency: str) -> str:
@@ -111,15 +115,27 @@ def nice_step(maximum: int, ticks: int = 4) -> int:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def bar_chart(currency: str, months: list[date], totals: dict[str, tuple[int, int]],
-              selected: str | None = None) -> Chart:
+def bar_chart(
+    currency: str,
+    months: list[date],
+    totals: dict[str, tuple[int, int]],
+    selected: str | None = None,
+) -> Chart:
     """Lay out one bar per month; `totals` maps "YYYY-MM" to (cents, count)."""
     bars = []
     for month in months:
         key = f"{month:%Y-%m}"
         cents, count = totals.get(key, (0, 0))
-        bars.append(Bar(key, format_date(month, "MMM", locale=LOCALE), month_name(month),
-                        cents, count, selected=key == selected))
+        bars.append(
+            Bar(
+                key,
+                format_date(month, "MMM", locale=LOCALE),
+                month_name(month),
+                cents,
+                count,
+                selected=key == selected,
+            )
+        )
     chart = Chart(currency, bars)
     highest = max(bar.cents for bar in bars)
     step = nice_step(highest)
@@ -134,6 +150,8 @@ def bar_chart(currency: str, months: list[date], totals: dict[str, tuple[int, in
         bar.value_label = compact(bar.cents, currency) if bar.cents else ""
         if i == 0 or bar.key.endswith("-01"):
             bar.year_label = bar.key[:4]
-    chart.ticks = [Tick(chart.baseline - plot_height * value / top, compact(value, currency))
-                   for value in range(0, top + 1, step)]
+    chart.ticks = [
+        Tick(chart.baseline - plot_height * value / top, compact(value, currency))
+        for value in range(0, top + 1, step)
+    ]
     return chart

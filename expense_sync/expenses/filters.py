@@ -7,14 +7,17 @@ from datetime import datetime
 
 from ..extensions import db
 from ..formatting import KINDS, TIMEZONE
-from ..models import BANKS, CASH, CASH_NAME, Expense, SyncSession
+from ..models import CASH, CASH_NAME, Expense, SyncSession, bank_names
 
 CURRENCIES = {"CRC": "Colones (₡)", "USD": "Dólares ($)"}
 DIRECTIONS = {"out": "Salidas", "in": "Entradas"}
-# How an expense was paid, as the list filters it: a bank, or cash typed by hand.
-PAYMENT_MEANS = BANKS | {CASH: CASH_NAME}
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def payment_means() -> dict[str, str]:
+    """How an expense was paid, as the list filters it: a bank, or cash typed by hand."""
+    return bank_names() | {CASH: CASH_NAME}
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
     month = args.get("month", "")
     sync = args.get("sync", "")
     return Filters(
-        bank=_choice(args.get("bank"), PAYMENT_MEANS),
+        bank=_choice(args.get("bank"), payment_means()),
         account=int(account) if account.isdigit() and len(account) < 10 else None,
         month=month if _MONTH.fullmatch(month) else None,
         currency=_choice(args.get("currency"), CURRENCIES),
@@ -67,9 +70,13 @@ def conditions(filters: Filters, user_id: int) -> list:
     """SQL conditions for the user's expenses that match the filters."""
     # A deleted expense read from mail is a tombstone (see records.delete): never listed.
     where = [Expense.user_id == user_id, Expense.deleted_at.is_(None)]
-    for column, value in ((Expense.bank, filters.bank), (Expense.email_account_id, filters.account),
-                          (Expense.currency, filters.currency), (Expense.kind, filters.kind),
-                          (Expense.direction, filters.direction)):
+    for column, value in (
+        (Expense.bank, filters.bank),
+        (Expense.email_account_id, filters.account),
+        (Expense.currency, filters.currency),
+        (Expense.kind, filters.kind),
+        (Expense.direction, filters.direction),
+    ):
         if value is not None:
             where.append(column == value)
     if filters.month:
@@ -79,8 +86,12 @@ def conditions(filters: Filters, user_id: int) -> list:
         # autoescape: a "%" or "_" typed by the user is a character, not a wildcard.
         where.append(Expense.merchant.icontains(filters.q, autoescape=True))
     if filters.sync:
-        where.append(Expense.sync_session_id == db.select(SyncSession.id).where(
-            SyncSession.token == filters.sync, SyncSession.user_id == user_id).scalar_subquery())
+        where.append(
+            Expense.sync_session_id
+            == db.select(SyncSession.id)
+            .where(SyncSession.token == filters.sync, SyncSession.user_id == user_id)
+            .scalar_subquery()
+        )
     return where
 
 

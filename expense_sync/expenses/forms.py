@@ -10,13 +10,25 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from ..formatting import KINDS, TIMEZONE
 from ..forms import Form
-from ..models import BANKS, CASH, CASH_NAME
+from ..models import CASH, CASH_NAME, bank_names
 from ..parsing.amounts import parse_amount
 from .filters import CURRENCIES
 
 REQUIRED = "Este campo es obligatorio."
-CATEGORIES = ("Supermercado", "Restaurantes", "Transporte", "Combustible", "Servicios",
-              "Salud", "Educación", "Hogar", "Ropa", "Entretenimiento", "Viajes", "Otros")
+CATEGORIES = (
+    "Supermercado",
+    "Restaurantes",
+    "Transporte",
+    "Combustible",
+    "Servicios",
+    "Salud",
+    "Educación",
+    "Hogar",
+    "Ropa",
+    "Entretenimiento",
+    "Viajes",
+    "Otros",
+)
 # Symbols and spaces people type around an amount ("₡ 12 500,00", "$19.99").
 _AROUND_AMOUNT = "₡¢$ \u00a0"
 
@@ -41,24 +53,31 @@ def _choices(labels: dict[str, str]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in labels.items()]
 
 
+def _payment_choices() -> list[SelectChoice]:
+    # Called for each form: a bank registered after import is offered too.
+    return _choices({CASH: CASH_NAME} | bank_names())
+
+
 class NoteForm(Form):
     """What the user may add to or correct of any expense, also one read from mail."""
 
     merchant = StringField("Comercio o detalle", [Optional(), Length(max=255)])
     category = StringField("Categoría", [Optional(), Length(max=60)])
-    note = TextAreaField("Nota", [Optional(), Length(max=1000, message="Use como máximo "
-                                                                       "1000 caracteres.")])
+    note = TextAreaField(
+        "Nota", [Optional(), Length(max=1000, message="Use como máximo 1000 caracteres.")]
+    )
 
 
 class ExpenseForm(NoteForm):
     """Every field of an expense the user states: typed by hand, or read from a mail by them."""
 
-    occurred_at = DateTimeLocalField("Fecha y hora", [InputRequired(REQUIRED)],
-                                     format="%Y-%m-%dT%H:%M")
+    occurred_at = DateTimeLocalField(
+        "Fecha y hora", [InputRequired(REQUIRED)], format="%Y-%m-%dT%H:%M"
+    )
     amount = StringField("Monto", [InputRequired(REQUIRED), Length(max=30)])
     currency = SelectField("Moneda", choices=_choices(CURRENCIES))
     kind = SelectField("Tipo", choices=_choices(KINDS))
-    bank = SelectField("Medio de pago", choices=_choices({CASH: CASH_NAME} | BANKS))
+    bank = SelectField("Medio de pago", choices=_payment_choices)
 
     def validate_amount(self, field) -> None:
         amount = read_amount(field.data)

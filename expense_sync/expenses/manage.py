@@ -14,16 +14,22 @@ from .views import own_expense
 @bp.route("/expenses/new", methods=["GET", "POST"])
 def new():
     """Add an expense no mail told of, such as one paid in cash."""
-    form = ExpenseForm(data={"occurred_at": now_utc().astimezone(TIMEZONE).replace(
-        tzinfo=None, second=0, microsecond=0), "currency": "CRC", "bank": CASH})
+    form = ExpenseForm(
+        data={
+            "occurred_at": now_utc()
+            .astimezone(TIMEZONE)
+            .replace(tzinfo=None, second=0, microsecond=0),
+            "currency": "CRC",
+            "bank": CASH,
+        }
+    )
     if form.validate_on_submit():
         expense = records.from_form(form, current_user.id)
         db.session.add(expense)
         db.session.commit()
         flash("Gasto agregado.", "success")
         return redirect(url_for("expenses.detail", expense_id=expense.id))
-    return render_template("expenses/form.html", form=form, expense=None,
-                           categories=CATEGORIES)
+    return render_template("expenses/form.html", form=form, expense=None, categories=CATEGORIES)
 
 
 @bp.route("/expenses/<int:expense_id>/edit", methods=["GET", "POST"])
@@ -40,8 +46,7 @@ def edit(expense_id: int):
         db.session.commit()
         flash("Cambios guardados.", "success")
         return redirect(url_for("expenses.detail", expense_id=expense.id))
-    return render_template("expenses/form.html", form=form, expense=expense,
-                           categories=CATEGORIES)
+    return render_template("expenses/form.html", form=form, expense=expense, categories=CATEGORIES)
 
 
 @bp.post("/expenses/<int:expense_id>/delete")

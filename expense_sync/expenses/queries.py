@@ -32,19 +32,22 @@ class CurrencyTotals:
 
 def expense_select(filters: Filters, user_id: int):
     """The user's expenses matching the filters, newest first."""
-    return (db.select(Expense).where(*conditions(filters, user_id))
-            # Every row shows its account: load it in the same query, not one query per row.
-            .options(joinedload(Expense.email_account))
-            .order_by(Expense.occurred_at.desc(), Expense.id.desc()))
+    return (
+        db.select(Expense)
+        .where(*conditions(filters, user_id))
+        # Every row shows its account: load it in the same query, not one query per row.
+        .options(joinedload(Expense.email_account))
+        .order_by(Expense.occurred_at.desc(), Expense.id.desc())
+    )
 
 
 def totals(filters: Filters, user_id: int) -> list[CurrencyTotals]:
     """Money out and money in per currency; colones and dollars are never added together."""
     rows = db.session.execute(
-        db.select(Expense.currency, Expense.direction, func.sum(Expense.amount_cents),
-                  func.count())
+        db.select(Expense.currency, Expense.direction, func.sum(Expense.amount_cents), func.count())
         .where(*conditions(filters, user_id))
-        .group_by(Expense.currency, Expense.direction)).all()
+        .group_by(Expense.currency, Expense.direction)
+    ).all()
     by_currency: dict[str, CurrencyTotals] = {}
     for currency, direction, cents, count in rows:
         entry = by_currency.setdefault(currency, CurrencyTotals(currency))
@@ -65,15 +68,21 @@ def monthly_charts(filters: Filters, user_id: int, now: datetime) -> list[chart.
     bucket = _month_bucket(now)
     rows = db.session.execute(
         db.select(Expense.currency, bucket, func.sum(Expense.amount_cents), func.count())
-        .where(*conditions(replace(filters, month=None, direction=None), user_id),
-               Expense.direction == "out", Expense.occurred_at >= start,
-               Expense.occurred_at < end)
-        .group_by(Expense.currency, bucket)).all()
+        .where(
+            *conditions(replace(filters, month=None, direction=None), user_id),
+            Expense.direction == "out",
+            Expense.occurred_at >= start,
+            Expense.occurred_at < end,
+        )
+        .group_by(Expense.currency, bucket)
+    ).all()
     sums: dict[str, dict[str, tuple[int, int]]] = {}
     for currency, month, cents, count in rows:
         sums.setdefault(currency, {})[month] = (int(cents), count)
-    return [chart.bar_chart(currency, months, sums[currency], filters.month)
-            for currency in sorted(sums, key=lambda c: (c not in CURRENCIES, c))]
+    return [
+        chart.bar_chart(currency, months, sums[currency], filters.month)
+        for currency in sorted(sums, key=lambda c: (c not in CURRENCIES, c))
+    ]
 
 
 def _month_bucket(now: datetime):
@@ -94,8 +103,10 @@ def _month_bucket(now: datetime):
 def month_options(user_id: int, limit: int = 120) -> list[tuple[str, str]]:
     """The months, newest first, from the user's first expense to the latest one."""
     first, last = db.session.execute(
-        db.select(func.min(Expense.occurred_at), func.max(Expense.occurred_at))
-        .where(Expense.user_id == user_id, Expense.deleted_at.is_(None))).one()
+        db.select(func.min(Expense.occurred_at), func.max(Expense.occurred_at)).where(
+            Expense.user_id == user_id, Expense.deleted_at.is_(None)
+        )
+    ).one()
     if first is None:
         return []
     count = min(limit, _month_index(last) - _month_index(first) + 1)

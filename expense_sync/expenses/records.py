@@ -59,15 +59,24 @@ def delete(expense: Expense) -> None:
     if expense.origin == "review":
         db.session.execute(
             db.update(UnreadableEmail)
-            .where(UnreadableEmail.email_account_id == expense.email_account_id,
-                   UnreadableEmail.message_key == expense.message_key)
-            .values(decision=None, decided_at=None))
+            .where(
+                UnreadableEmail.email_account_id == expense.email_account_id,
+                UnreadableEmail.message_key == expense.message_key,
+            )
+            .values(decision=None, decided_at=None)
+        )
     db.session.delete(expense)
 
 
 def form_defaults(expense: Expense) -> dict:
     """The form's values for an existing expense, in Costa Rica time."""
-    return {"occurred_at": expense.occurred_at.astimezone(TIMEZONE).replace(tzinfo=None),
-            "amount": f"{expense.amount:.2f}", "currency": expense.currency,
-            "kind": expense.kind, "bank": expense.bank or CASH,
-            "merchant": expense.merchant, "category": expense.category, "note": expense.note}
+    return {
+        "occurred_at": expense.occurred_at.astimezone(TIMEZONE).replace(tzinfo=None),
+        "amount": f"{expense.amount:.2f}",
+        "currency": expense.currency,
+        "kind": expense.kind,
+        "bank": expense.bank or CASH,
+        "merchant": expense.merchant,
+        "category": expense.category,
+        "note": expense.note,
+    }

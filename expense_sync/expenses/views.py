@@ -10,7 +10,7 @@ from ..extensions import db
 from ..formatting import KINDS, TIMEZONE
 from ..models import ORIGINS, Expense, SyncSession, now_utc
 from . import bp, queries
-from .filters import CURRENCIES, DIRECTIONS, PAYMENT_MEANS, parse_filters
+from .filters import CURRENCIES, DIRECTIONS, parse_filters, payment_means
 
 PER_PAGE = 50
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -47,14 +47,22 @@ def index():
     """The user's expenses, newest first, with filters, totals per currency and a chart."""
     filters = parse_filters(request.args)
     sync_session = own_sync(filters.sync)
-    page = db.paginate(queries.expense_select(filters, current_user.id),
-                       per_page=PER_PAGE, error_out=False)
+    page = db.paginate(
+        queries.expense_select(filters, current_user.id), per_page=PER_PAGE, error_out=False
+    )
     return render_template(
-        "expenses/index.html", page=page, filters=filters, sync_session=sync_session,
+        "expenses/index.html",
+        page=page,
+        filters=filters,
+        sync_session=sync_session,
         totals=queries.totals(filters, current_user.id),
         charts=queries.monthly_charts(filters, current_user.id, now_utc()),
-        accounts=current_user.accounts, months=queries.month_options(current_user.id),
-        banks=PAYMENT_MEANS, currencies=CURRENCIES, kinds=KINDS, directions=DIRECTIONS,
+        accounts=current_user.accounts,
+        months=queries.month_options(current_user.id),
+        banks=payment_means(),
+        currencies=CURRENCIES,
+        kinds=KINDS,
+        directions=DIRECTIONS,
     )
 
 
@@ -66,7 +74,8 @@ def export_csv():
     expenses = _streamed(queries.expense_select(filters, current_user.id))
     today = now_utc().astimezone(TIMEZONE).date()
     return Response(
-        stream_with_context(csv_chunks(expenses)), mimetype="text/csv",
+        stream_with_context(csv_chunks(expenses)),
+        mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="gastos-{today}.csv"'},
     )
 
@@ -76,11 +85,13 @@ def export_xlsx():
     """The filtered expenses as an Excel workbook (numbers and dates typed, any locale)."""
     filters = parse_filters(request.args)
     own_sync(filters.sync)
-    expenses = db.session.scalars(queries.expense_select(filters, current_user.id)
-                                  .execution_options(yield_per=500))
+    expenses = db.session.scalars(
+        queries.expense_select(filters, current_user.id).execution_options(yield_per=500)
+    )
     today = now_utc().astimezone(TIMEZONE).date()
     return Response(
-        xlsx_bytes(expenses), mimetype=XLSX,
+        xlsx_bytes(expenses),
+        mimetype=XLSX,
         headers={"Content-Disposition": f'attachment; filename="gastos-{today}.xlsx"'},
     )
 
@@ -106,5 +117,6 @@ def detail(expense_id: int):
         sync_session = db.session.get(SyncSession, expense.sync_session_id)
         if sync_session.user_id != current_user.id:  # ingest never mixes users; stay sure
             sync_session = None
-    return render_template("expenses/detail.html", expense=expense, sync_session=sync_session,
-                           origins=ORIGINS)
+    return render_template(
+        "expenses/detail.html", expense=expense, sync_session=sync_session, origins=ORIGINS
+    )
