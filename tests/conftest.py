@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,11 +13,12 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import AuthActions  # noqa: E402
-from servers import DovecotServer, RedisServer  # noqa: E402
+from servers import DovecotServer, RedisServer, kill_tree  # noqa: E402
 
 from expense_sync import create_app  # noqa: E402
 from expense_sync.extensions import db  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
@@ -134,3 +136,43 @@ def runner(app):
 @pytest.fixture
 def auth(app, client):
     return AuthActions(app, client)
+
+
+@pytest.fixture
+def own_redis():
+    """A Redis of the test's own, which it may stop and start."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def stack(app, own_redis):
+    """The app on its own Redis, and a way to start real `python worker.py` processes."""
+    stack_app = create_app(
+        {**app.config, "REDIS_URL": own_redis.url, "RATELIMIT_STORAGE_URI": own_redis.url}
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": own_redis.url,
+        "JOB_RETRY_INTERVALS": "0",
+        "EXPENSE_SYNC_ENV": "test",
+    }
+    workers = []
+
+    def start_worker(**overrides: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env={**env, **overrides},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        workers.append(process)
+        return process
+
+    stack_app.start_worker = start_worker
+    yield stack_app
+    for process in workers:
+        kill_tree(process.pid)

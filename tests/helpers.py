@@ -1,11 +1,26 @@
-"""Test helpers shared by test modules (conftest.py holds only fixtures)."""
+"""Test helpers shared by test modules (conftest.py holds only fixtures); no test module
+imports another."""
 
+import json
 import re
+import time
+import uuid
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 
 from expense_sync.extensions import db
 
-SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+TESTS = Path(__file__).resolve().parent
+FIXTURES = TESTS / "fixtures" / "emails"
+# The shared notification samples (BANK_FORMATS.md) beside the repository when they are
+# there, else the copy the tests carry (tests/fixtures/shared).
+SHARED = next(
+    path
+    for path in (TESTS.parents[1] / "shared", TESTS / "fixtures" / "shared")
+    if (path / "samples").is_dir()
+)
+SHARED_SAMPLES = SHARED / "samples"
 
 
 def csrf_token(client, path="/login") -> str:
@@ -67,3 +82,161 @@ def sse_events(response):
                 fields[name] = value
         # An event with no name is a "message" (the widget fragment).
         yield (fields["id"], fields["event"] or "message", "\n".join(fields["data"]))
+
+
+# -- syncing from a real Dovecot ------------------------------------------------------------
+
+IMAP_PASSWORD = "imap-clave-1"
+
+
+def sample_messages() -> list[bytes]:
+    return [path.read_bytes() for path in sorted((SHARED_SAMPLES / "emails").glob("*.eml"))]
+
+
+def expected_transactions() -> set[tuple]:
+    rows = [json.loads(line) for line in (SHARED_SAMPLES / "expected.jsonl").open()]
+    return {
+        (r["bank"], r["kind"], r["amount"], r["currency"], r["reference"])
+        for r in rows
+        if r["status"] == "transaction"
+    }
+
+
+def run_worker(app) -> None:
+    """Drain the queue with a real worker: each job runs in a forked work-horse."""
+    from expense_sync.workers import make_worker, redis_connection
+
+    make_worker(app, redis_connection(app.config["REDIS_URL"])).work(burst=True)
+
+
+def new_imap_user(dovecot, messages=()) -> str:
+    name = f"u{uuid.uuid4().hex[:10]}"
+    dovecot.add_user(name, IMAP_PASSWORD)
+    if messages:
+        dovecot.append(name, messages)
+    return name
+
+
+def imap_account(user_id, dovecot, mailbox, password=IMAP_PASSWORD, port=None):
+    from expense_sync.accounts import apply_settings
+    from expense_sync.models import EmailAccount
+
+    account = EmailAccount(user_id=user_id)
+    apply_settings(
+        account,
+        {
+            "bank": "bac",
+            "address": f"{mailbox}@example.cr",
+            "source_kind": "imap",
+            "imap_host": "127.0.0.1",
+            "imap_port": port or dovecot.port,
+            "imap_security": "none",
+            "imap_user": mailbox,
+            "imap_password": password,
+            "folder": "INBOX",
+        },
+    )
+    db.session.add(account)
+    return account
+
+
+def load(token: str):
+    """The session by token, fresh from the database."""
+    from expense_sync.models import SyncSession
+
+    db.session.expire_all()
+    return db.session.execute(db.select(SyncSession).filter_by(token=token)).scalar_one()
+
+
+def wait_for_end(app, token, timeout=90) -> dict:
+    """The session's state once it has ended; fails after timeout seconds."""
+    from expense_sync.progress import TERMINAL_STATES
+    from expense_sync.sync import control
+
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while time.monotonic() < deadline:
+            state = control.state(load(token))
+            if state["status"] in TERMINAL_STATES:
+                return state
+            time.sleep(0.2)
+    raise AssertionError(f"sync did not end in {timeout} s: {state}")
+
+
+def wait_for_progress(app, token, minimum=1, timeout=60) -> dict:
+    """The session's state once it has processed `minimum` emails; fails after timeout."""
+    from expense_sync.sync import control
+
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while time.monotonic() < deadline:
+            state = control.state(load(token))
+            if state["processed_emails"] >= minimum:
+                return state
+            time.sleep(0.02)
+    raise AssertionError(f"the sync did not reach {minimum} emails in {timeout} s: {state}")
+
+
+# -- mail sources ---------------------------------------------------------------------------
+
+APP_PASSWORD = "clave-de-aplicacion-123"  # what a provider's app password looks like
+BAC = "alerta@baccredomatic.com"
+SENDERS = ["baccredomatic.com", "davibank.cr"]
+
+
+def email(sender: str = BAC, subject: str = "Notificación de transacción") -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "cliente@example.cr"
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="example.cr")
+    message.set_content("Comercio: AUTOMERCADO\nMonto: CRC 12,500.00\n")
+    return message.as_bytes()
+
+
+def settings(dovecot, user, **overrides):
+    """IMAP settings for a Dovecot user, as a saved account would give them."""
+    from expense_sync.mailboxes import ImapSettings
+
+    values = {"host": dovecot.host, "port": dovecot.port, "security": "none"}
+    values |= {"username": user, "password": APP_PASSWORD, "timeout": 5.0}
+    return ImapSettings(**(values | overrides))
+
+
+# -- the review queue -----------------------------------------------------------------------
+
+UNKNOWN_TYPE = "bac_unparsed_unknown_type.eml"  # HOTEL PLAYA, USD 310.00, type "ANULACION"
+PURCHASE = "bac_purchase_html_spanish_month.eml"  # AUTOMERCADO LOS YOSES, ₡12 500
+
+
+def raw(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def sync_row(user_id: int):
+    """An account being synced, as the engine holds it while storing batches."""
+    from expense_sync.models import EmailAccount, SyncSession, SyncSessionAccount
+
+    account = EmailAccount(
+        user_id=user_id,
+        bank="bac",
+        source_kind="mbox",
+        local_path="x.mbox",
+        address=f"{uuid.uuid4().hex[:6]}@example.cr",
+    )
+    session = SyncSession(user_id=user_id, status="completed")  # several may exist
+    row = SyncSessionAccount(sync_session=session, email_account=account, status="processing")
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def store(row, *messages: bytes, first_uid: int = 1):
+    from expense_sync.ingest import message_key, store_batch
+    from expense_sync.parsing import parse_message
+
+    items = []
+    for uid, message in enumerate(messages, first_uid):
+        outcome = parse_message(message, own_addresses=[row.email_account.address])
+        items.append((uid, message_key(outcome, message), outcome))
+    return store_batch(row.email_account, row, items, uidvalidity=7)

@@ -62,8 +62,13 @@ class ImapProxy:
     client that reconnects after an injected fault gets the real server.
     """
 
-    def __init__(self, target_port: int, *, answers: Sequence[Answer] = (),
-                 rewrites: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    def __init__(
+        self,
+        target_port: int,
+        *,
+        answers: Sequence[Answer] = (),
+        rewrites: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
         self.target_port = target_port
         self.answers = list(answers)
         self.rewrites = list(rewrites)
@@ -153,7 +158,7 @@ class _Connection:
             while line := reader.readline():
                 literal = _LITERAL.search(line)
                 head = line[: literal.start()] if literal else line.rstrip(b"\r\n")
-                tail = line[literal.start():] if literal else line[len(head):]
+                tail = line[literal.start() :] if literal else line[len(head) :]
                 data = self.proxy.rewrite(head) + tail
                 if literal:
                     data += reader.read(int(literal[1]))

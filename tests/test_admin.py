@@ -11,8 +11,13 @@ from rq.job import Job
 from expense_sync.extensions import db, get_queue
 from expense_sync.models import EmailAccount, SyncSession, SyncSessionAccount
 
-PAGES = ["/admin/health", "/admin/rq/", "/admin/rq/0/view/jobs", "/admin/rq/0/data/queues.json",
-         "/admin/rq/static/css/main.css"]
+PAGES = [
+    "/admin/health",
+    "/admin/rq/",
+    "/admin/rq/0/view/jobs",
+    "/admin/rq/0/data/queues.json",
+    "/admin/rq/static/css/main.css",
+]
 
 
 @pytest.fixture
@@ -49,8 +54,9 @@ def test_users_cannot_post_dashboard_actions(app, client, auth):
     job_id = queued_job(app)
     auth.create()
     auth.login()
-    token = re.search(r'name="csrf-token" content="([^"]+)"',
-                      client.get("/accounts").get_data(as_text=True)).group(1)
+    token = re.search(
+        r'name="csrf-token" content="([^"]+)"', client.get("/accounts").get_data(as_text=True)
+    ).group(1)
     response = client.post(f"/admin/rq/job/{job_id}/delete", headers={"X-CSRFToken": token})
     assert response.status_code == 404
     assert job_exists(app, job_id)
@@ -78,8 +84,9 @@ def test_dashboard_runs_only_its_own_inline_script(client, admin):
 def test_dashboard_actions_need_our_csrf_token(app, client, admin):
     job_id = queued_job(app)
     # A cross-site page can make the browser post, but cannot read the token.
-    forged = client.post(f"/admin/rq/job/{job_id}/delete",
-                         headers={"Origin": "https://evil.example"})
+    forged = client.post(
+        f"/admin/rq/job/{job_id}/delete", headers={"Origin": "https://evil.example"}
+    )
     assert forged.status_code == 400
     assert client.post("/admin/rq/queue/sync/queued/empty").status_code == 400
     assert job_exists(app, job_id)
@@ -87,8 +94,10 @@ def test_dashboard_actions_need_our_csrf_token(app, client, admin):
     client.get("/admin/rq/")  # the dashboard's script reads this cookie and sends it back
     cookie = client.get_cookie("_csrf_token", path="/admin/rq")
     assert cookie and cookie.same_site == "Strict" and not cookie.http_only
-    response = client.post(f"/admin/rq/job/{job_id}/delete",
-                           headers={"X-CSRFToken": cookie.value, "Origin": "http://localhost"})
+    response = client.post(
+        f"/admin/rq/job/{job_id}/delete",
+        headers={"X-CSRFToken": cookie.value, "Origin": "http://localhost"},
+    )
     assert response.json == {"status": "OK"}
     assert not job_exists(app, job_id)
 
@@ -102,12 +111,23 @@ def failed_row(app, message="La contraseña fue rechazada por el servidor.") -> 
         from expense_sync.models import User, now_utc
 
         user = db.session.execute(db.select(User).filter_by(email="admin@example.cr")).scalar_one()
-        account = EmailAccount(user_id=user.id, bank="bac", address="ana@bac.cr",
-                               source_kind="maildir", local_path="/tmp")
+        account = EmailAccount(
+            user_id=user.id,
+            bank="bac",
+            address="ana@bac.cr",
+            source_kind="maildir",
+            local_path="/tmp",
+        )
         session = SyncSession(user_id=user.id, status="failed")
-        session.accounts = [SyncSessionAccount(
-            email_account=account, status="failed", error_kind="authentication",
-            error_message=message, finished_at=now_utc())]
+        session.accounts = [
+            SyncSessionAccount(
+                email_account=account,
+                status="failed",
+                error_kind="authentication",
+                error_message=message,
+                finished_at=now_utc(),
+            )
+        ]
         db.session.add(session)
         db.session.commit()
 
@@ -131,17 +151,24 @@ def test_health_throughput_comes_from_the_previous_poll(app, client, admin):
     shown = json.loads(re.search(r"hx-vals='([^']*)'", fragment)[1])
     emails, at = shown["emails"], shown["at"]
     metrics.record_batch(50, 0, 0)
-    again = client.get("/admin/health", query_string={"emails": emails, "at": at - 10},
-                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    again = client.get(
+        "/admin/health",
+        query_string={"emails": emails, "at": at - 10},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
     rate = float(re.search(r'id="health-throughput">([\d.]+)<', again)[1])
     assert 4.0 <= rate <= 5.0  # 50 emails in a little over 10 s
-    stale = client.get("/admin/health", query_string={"emails": emails, "at": at - 600},
-                       headers={"HX-Request": "true"}).get_data(as_text=True)
+    stale = client.get(
+        "/admin/health",
+        query_string={"emails": emails, "at": at - 600},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
     assert 'id="health-throughput">—<' in stale
 
 
-@pytest.mark.parametrize("path", ["/admin/rq/0/view/job/no-such-job",
-                                  "/admin/rq/0/data/job/no-such-job.json"])
+@pytest.mark.parametrize(
+    "path", ["/admin/rq/0/view/job/no-such-job", "/admin/rq/0/data/job/no-such-job.json"]
+)
 def test_an_unknown_job_is_not_found_not_an_error(client, admin, path):
     response = client.get(path)
     assert response.status_code == 404

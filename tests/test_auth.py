@@ -9,8 +9,17 @@ from expense_sync.models import User
 
 # Read by scripts, not people: anonymous callers get 401 rather than a login page.
 MACHINE_ENDPOINTS = {"sync.stream", "sync.user_stream", "sync.status_json", "metrics"}
-PUBLIC = {"auth.login", "auth.register", "auth.confirm", "auth.forgot", "auth.reset", "static",
-          "health.healthz", "home", "favicon"}
+PUBLIC = {
+    "auth.login",
+    "auth.register",
+    "auth.confirm",
+    "auth.forgot",
+    "auth.reset",
+    "static",
+    "health.healthz",
+    "home",
+    "favicon",
+}
 
 
 @pytest.fixture
@@ -42,8 +51,12 @@ def field_error(html, name):
 
 
 def without_tokens(html: str) -> str:
-    return re.sub(r'(name="csrf-token" content|name="csrf_token" type="hidden" value|'
-                  r'"X-CSRFToken": )"[^"]+"', "", html)
+    return re.sub(
+        r'(name="csrf-token" content|name="csrf_token" type="hidden" value|'
+        r'"X-CSRFToken": )"[^"]+"',
+        "",
+        html,
+    )
 
 
 def test_registration_mails_a_link_that_creates_the_account(app, client, mailing):
@@ -74,8 +87,7 @@ def test_registration_mails_a_link_that_creates_the_account(app, client, mailing
     assert again.headers["Location"] == "/login"
 
 
-def test_registering_a_known_address_looks_the_same_and_mails_its_owner(app, auth, client,
-                                                                        mailing):
+def test_registering_a_known_address_looks_the_same_and_mails_its_owner(app, auth, client, mailing):
     auth.create()
     known = register(client, GOOD, email="ana@example.cr").get_data(as_text=True)
     to_owner = mailing.next_message("ana@example.cr")
@@ -83,19 +95,23 @@ def test_registering_a_known_address_looks_the_same_and_mails_its_owner(app, aut
     unknown = register(client, GOOD, email="otra@example.cr").get_data(as_text=True)
     mailing.next_message("otra@example.cr")
     assert without_tokens(known).replace("ana@", "x@") == without_tokens(unknown).replace(
-        "otra@", "x@")
+        "otra@", "x@"
+    )
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(User)) == 1
 
 
-@pytest.mark.parametrize(("password", "error"), [
-    ("corta", "La contraseña es demasiado corta: tiene 5 caracteres y necesita al menos 12."),
-    ("a" * 12, "Esa contraseña es fácil de adivinar"),
-    (" " * 12, "Esa contraseña es fácil de adivinar"),
-    ("password1234", "Esa contraseña es fácil de adivinar"),
-    ("nuevo@example.cr", "Esa contraseña es fácil de adivinar"),
-    ("x" * 1500, "La contraseña es demasiado larga: use como máximo 1024 caracteres."),
-])
+@pytest.mark.parametrize(
+    ("password", "error"),
+    [
+        ("corta", "La contraseña es demasiado corta: tiene 5 caracteres y necesita al menos 12."),
+        ("a" * 12, "Esa contraseña es fácil de adivinar"),
+        (" " * 12, "Esa contraseña es fácil de adivinar"),
+        ("password1234", "Esa contraseña es fácil de adivinar"),
+        ("nuevo@example.cr", "Esa contraseña es fácil de adivinar"),
+        ("x" * 1500, "La contraseña es demasiado larga: use como máximo 1024 caracteres."),
+    ],
+)
 def test_weak_passwords_are_refused_with_their_reason(app, client, password, error):
     html = register(client, password).get_data(as_text=True)
     assert field_error(html, "password").startswith(error.replace("ñ", "ñ"))
@@ -119,7 +135,8 @@ def test_a_long_paste_is_not_cut_by_the_page(client):
 def test_mismatched_confirmation_is_reported_on_it(client):
     html = register(client, GOOD, confirm=GOOD + "x").get_data(as_text=True)
     assert field_error(html, "confirm") == (
-        "Las contraseñas no coinciden: escriba la misma dos veces.")
+        "Las contraseñas no coinciden: escriba la misma dos veces."
+    )
 
 
 def test_favicon_and_skip_link_are_on_every_page(auth, client):
@@ -163,8 +180,7 @@ def test_cookie_captured_before_logout_is_refused_after(app, auth, client):
 
 def test_one_address_is_limited_whatever_the_account(auth, client):
     auth.create()
-    codes = [auth.login(email=f"u{i}@example.cr", password="mala").status_code
-             for i in range(11)]
+    codes = [auth.login(email=f"u{i}@example.cr", password="mala").status_code for i in range(11)]
     assert codes[:10] == [401] * 10
     assert codes[10] == 429
     assert "Demasiados intentos" in auth.login().get_data(as_text=True)
@@ -223,9 +239,19 @@ def test_htmx_csrf_header_is_accepted(auth, client):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil",
-                                    "/%09/evil.example", "/%0a/evil.example", "/%0d%0a/x",
-                                    "/%20/evil.example", "///evil.example"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil",
+        "/%09/evil.example",
+        "/%0a/evil.example",
+        "/%0d%0a/x",
+        "/%20/evil.example",
+        "///evil.example",
+    ],
+)
 def test_login_never_redirects_off_site(auth, client, target):
     auth.create()
     token = csrf_token(client)
@@ -242,9 +268,14 @@ def test_login_never_redirects_off_site(auth, client, target):
 
 def test_login_goes_on_to_a_same_site_path(auth, client):
     auth.create()
-    response = client.post("/login?next=/expenses%3Fmonth%3D2025-03", data={
-        "email": "ana@example.cr", "password": "contraseña-segura",
-        "csrf_token": csrf_token(client)})
+    response = client.post(
+        "/login?next=/expenses%3Fmonth%3D2025-03",
+        data={
+            "email": "ana@example.cr",
+            "password": "contraseña-segura",
+            "csrf_token": csrf_token(client),
+        },
+    )
     assert response.headers["Location"] == "/expenses?month=2025-03"
 
 
@@ -256,8 +287,9 @@ def browser_at(app, address: str):
 
 
 def log_in(client, email="ana@example.cr", password="contraseña-segura"):
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": csrf_token(client)})
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)}
+    )
 
 
 def test_strangers_guessing_do_not_lock_the_owner_out(app, auth):
@@ -306,14 +338,16 @@ def test_forgotten_password_by_mail(app, auth, client, mailing):
     auth.create()
     other_browser = app.test_client()
     assert log_in(other_browser).status_code == 302
-    page = client.post("/forgot", data={"email": " Ana@Example.cr ",
-                                        "csrf_token": csrf_token(client, "/forgot")})
+    page = client.post(
+        "/forgot", data={"email": " Ana@Example.cr ", "csrf_token": csrf_token(client, "/forgot")}
+    )
     assert 'id="check-mail"' in page.get_data(as_text=True)
     path = mailing.link("ana@example.cr").split("localhost", 1)[1]
     form = client.get(path).get_data(as_text=True)
     assert 'id="password"' in form
-    response = client.post(path, data={"password": GOOD, "confirm": GOOD,
-                                       "csrf_token": csrf_token(client, path)})
+    response = client.post(
+        path, data={"password": GOOD, "confirm": GOOD, "csrf_token": csrf_token(client, path)}
+    )
     assert response.status_code == 302 and client.get("/accounts").status_code == 200
     assert other_browser.get("/accounts").status_code == 302  # signed out everywhere else
     assert log_in(app.test_client(), password=GOOD).status_code == 302
@@ -323,8 +357,9 @@ def test_forgotten_password_by_mail(app, auth, client, mailing):
 
 
 def test_forgot_says_the_same_for_unknown_addresses_and_mails_nobody(client, mailing):
-    page = client.post("/forgot", data={"email": "nadie@example.cr",
-                                        "csrf_token": csrf_token(client, "/forgot")})
+    page = client.post(
+        "/forgot", data={"email": "nadie@example.cr", "csrf_token": csrf_token(client, "/forgot")}
+    )
     assert 'id="check-mail"' in page.get_data(as_text=True)
     assert mailing.inbox.empty()
 

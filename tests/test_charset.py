@@ -13,14 +13,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURES, SHARED_SAMPLES
 
 from expense_sync.parsing import parse_message
 from expense_sync.parsing.charsets import codec_for, decode_bytes
 from expense_sync.parsing.mime import decode_text, read_message
 
 TESTS = Path(__file__).resolve().parent
-FIXTURES = TESTS / "fixtures" / "emails"
-SAMPLES = TESTS.parents[1] / "shared" / "samples" / "emails"
+SAMPLES = SHARED_SAMPLES / "emails"
 
 # Notices with accented labels or merchants, text and HTML, in their banks' charsets.
 SEEDS = (

@@ -135,25 +135,53 @@ def test_export_expenses_csv_and_json(app, runner, tmp_path):
 
     runner.invoke(args=["create-user", "ana@example.cr", "--password", "x" * 12])
     mailbox.mbox(tmp_path / "m.mbox").close()
-    runner.invoke(args=["add-account", "--user", "ana@example.cr", "--bank", "bac",
-                        "--address", "ana@example.cr", "--mbox", str(tmp_path / "m.mbox")])
+    runner.invoke(
+        args=[
+            "add-account",
+            "--user",
+            "ana@example.cr",
+            "--bank",
+            "bac",
+            "--address",
+            "ana@example.cr",
+            "--mbox",
+            str(tmp_path / "m.mbox"),
+        ]
+    )
     with app.app_context():
-        for i, merchant in enumerate(["=HYPERLINK(\"x\")", "CAFÉ BRITT"]):
-            db.session.add(Expense(
-                user_id=1, email_account_id=1, message_key=f"<m{i}@x>", bank="bac",
-                kind="purchase", direction="out", amount_cents=7200050 + i, currency="CRC",
-                merchant=merchant, occurred_at=datetime(2026, 3, 16, 14, 27, tzinfo=UTC),
-                card_last4="5149", authorization="123456", reference=f"R{i}"))
+        for i, merchant in enumerate(['=HYPERLINK("x")', "CAFÉ BRITT"]):
+            db.session.add(
+                Expense(
+                    user_id=1,
+                    email_account_id=1,
+                    message_key=f"<m{i}@x>",
+                    bank="bac",
+                    kind="purchase",
+                    direction="out",
+                    amount_cents=7200050 + i,
+                    currency="CRC",
+                    merchant=merchant,
+                    occurred_at=datetime(2026, 3, 16, 14, 27, tzinfo=UTC),
+                    card_last4="5149",
+                    authorization="123456",
+                    reference=f"R{i}",
+                )
+            )
         db.session.commit()
     csv_out = runner.invoke(args=["export-expenses", "--user", "ana@example.cr"]).output
     lines = csv_out.lstrip("\ufeff").splitlines()
     assert csv_out.startswith("\ufeff")
-    assert lines[0] == ("fecha,banco,cuenta,tipo,direccion,monto,moneda,comercio,categoria,"
-                        "nota,tarjeta,autorizacion,referencia,origen,corregido,comercio_original")
-    assert lines[1] == ('2026-03-16T08:27:00-06:00,BAC San José,ana@example.cr,Compra,Salida,'
-                        '72000.50,CRC,"\'=HYPERLINK(""x"")",,,5149,123456,R0,Leído del correo,,')
+    assert lines[0] == (
+        "fecha,banco,cuenta,tipo,direccion,monto,moneda,comercio,categoria,"
+        "nota,tarjeta,autorizacion,referencia,origen,corregido,comercio_original"
+    )
+    assert lines[1] == (
+        "2026-03-16T08:27:00-06:00,BAC San José,ana@example.cr,Compra,Salida,"
+        '72000.50,CRC,"\'=HYPERLINK(""x"")",,,5149,123456,R0,Leído del correo,,'
+    )
     assert "CAFÉ BRITT" in lines[2] and "72000.51" in lines[2]
-    json_out = runner.invoke(args=["export-expenses", "--user", "ana@example.cr", "--format",
-                                   "json"]).output
+    json_out = runner.invoke(
+        args=["export-expenses", "--user", "ana@example.cr", "--format", "json"]
+    ).output
     records = [json.loads(line) for line in json_out.splitlines()]
     assert [r["monto"] for r in records] == ["72000.50", "72000.51"]

@@ -11,10 +11,16 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from helpers import SHARED_SAMPLES
+from helpers import (
+    SHARED_SAMPLES,
+    imap_account,
+    load,
+    new_imap_user,
+    run_worker,
+    sample_messages,
+)
 from imap_proxy import ImapProxy
 from rq.registry import ScheduledJobRegistry
-from test_sync import imap_account, load, new_imap_user, run_worker, sample_messages
 
 from expense_sync import dispatch
 from expense_sync.auth import create_user
@@ -26,8 +32,12 @@ from expense_sync.workers import redis_connection
 ROOT = Path(__file__).resolve().parents[1]
 LOGIN = re.compile(rb"^(LOGIN|AUTHENTICATE)\b", re.I)
 # A BAC notice that no mailbox holds yet (as in test_sync).
-NEW_MAIL = (SHARED_SAMPLES / "emails" / "00001.eml").read_bytes().replace(
-    b"510560616836", b"999999999999").replace(b"Message-ID: <", b"Message-ID: <new-")
+NEW_MAIL = (
+    (SHARED_SAMPLES / "emails" / "00001.eml")
+    .read_bytes()
+    .replace(b"510560616836", b"999999999999")
+    .replace(b"Message-ID: <", b"Message-ID: <new-")
+)
 
 
 def scheduled_user(app, dovecot, accounts=1, port=None, due=None) -> tuple[int, list[str]]:
@@ -67,14 +77,14 @@ def test_slots_spread_ten_thousand_users_over_the_interval():
     assert again - starts[6] == timedelta(minutes=15, seconds=5)
 
 
-def test_cron_scheduler_dispatches_a_scheduled_sync_that_a_worker_runs(app, client, auth,
-                                                                        dovecot):
+def test_cron_scheduler_dispatches_a_scheduled_sync_that_a_worker_runs(app, client, auth, dovecot):
     user_id, _ = scheduled_user(app, dovecot, accounts=2)
     with app.app_context():
         connection = redis_connection(app.config["REDIS_URL"])
         scheduler = dispatch.make_scheduler(app, connection)
         assert [job.func_name for job in scheduler.enqueue_jobs()] == [
-            "expense_sync.dispatch.dispatch_due_syncs"]
+            "expense_sync.dispatch.dispatch_due_syncs"
+        ]
         assert scheduler.enqueue_jobs() == []  # the next one is a minute away
     run_worker(app)  # the dispatcher, the user's start, then the sync's own jobs
     with app.app_context():
@@ -110,7 +120,10 @@ def test_a_scheduled_sync_of_unchanged_mail_logs_in_once_per_account(app, doveco
         with app.app_context():
             latest = sessions(user_id)[-1]
             assert (latest.trigger, latest.status, latest.processed_emails) == (
-                "schedule", "completed", 0)
+                "schedule",
+                "completed",
+                0,
+            )
             assert all(row.status == "completed" for row in latest.accounts)
         assert sum(1 for command in proxy.commands if LOGIN.match(command)) == 3
 
@@ -168,8 +181,7 @@ def test_a_user_with_a_sync_running_is_skipped_until_the_next_slot(app, dovecot)
         assert dispatch.dispatch_due_syncs() == 0  # claimed once per slot
     run_worker(app)
     with app.app_context():
-        assert [(s.trigger, s.status) for s in sessions(user_id)] == [
-            ("manual", "completed")]
+        assert [(s.trigger, s.status) for s in sessions(user_id)] == [("manual", "completed")]
 
 
 def test_a_start_due_later_in_the_minute_waits_in_rqs_scheduler(app, dovecot):
@@ -208,11 +220,21 @@ def test_a_cli_sync_says_so(app, runner, dovecot):
 
 def test_the_scheduler_process_queues_the_dispatcher(app, dovecot):
     user_id, _ = scheduled_user(app, dovecot)
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "REDIS_URL": app.config["REDIS_URL"], "EXPENSE_SYNC_ENV": "test"}
-    process = subprocess.Popen([sys.executable, "scheduler.py"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "EXPENSE_SYNC_ENV": "test",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "scheduler.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         with app.app_context():
             queue = get_queue()
@@ -221,15 +243,15 @@ def test_the_scheduler_process_queues_the_dispatcher(app, dovecot):
             while queue.count == 0 and process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert [job.func_name for job in queue.get_jobs()] == [
-                "expense_sync.dispatch.dispatch_due_syncs"]
+                "expense_sync.dispatch.dispatch_due_syncs"
+            ]
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=30)
     assert "registering death" in errors, errors
     run_worker(app)
     with app.app_context():
-        assert [(s.trigger, s.status) for s in sessions(user_id)] == [
-            ("schedule", "completed")]
+        assert [(s.trigger, s.status) for s in sessions(user_id)] == [("schedule", "completed")]
 
 
 def test_a_waiting_scheduled_start_does_not_hide_a_lost_sync_job(app, dovecot):

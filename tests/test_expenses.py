@@ -18,8 +18,10 @@ from expense_sync.models import EmailAccount, Expense, SyncSession, UnreadableEm
 
 CR = ZoneInfo("America/Costa_Rica")
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
-ESCAPED = {XSS[0]: "&lt;script&gt;alert(1)&lt;/script&gt;",
-           XSS[1]: "&lt;img src=x onerror=alert(1)&gt;"}
+ESCAPED = {
+    XSS[0]: "&lt;script&gt;alert(1)&lt;/script&gt;",
+    XSS[1]: "&lt;img src=x onerror=alert(1)&gt;",
+}
 
 
 def cr(*args) -> datetime:
@@ -28,18 +30,34 @@ def cr(*args) -> datetime:
 
 
 def account(user_id: int, bank="bac", address=None) -> EmailAccount:
-    row = EmailAccount(user_id=user_id, bank=bank, source_kind="mbox", local_path="x.mbox",
-                       address=address or f"{uuid.uuid4().hex[:6]}@{bank}.example.cr")
+    row = EmailAccount(
+        user_id=user_id,
+        bank=bank,
+        source_kind="mbox",
+        local_path="x.mbox",
+        address=address or f"{uuid.uuid4().hex[:6]}@{bank}.example.cr",
+    )
     db.session.add(row)
     db.session.flush()
     return row
 
 
 def expense(acct: EmailAccount, merchant: str | None = "Automercado", **fields) -> Expense:
-    values = {"kind": "purchase", "direction": "out", "amount_cents": 1_000_00,
-              "currency": "CRC", "occurred_at": cr(2025, 3, 10, 12, 30)} | fields
-    row = Expense(user_id=acct.user_id, email_account_id=acct.id, bank=acct.bank,
-                  message_key=f"<{uuid.uuid4().hex}@bank>", merchant=merchant, **values)
+    values = {
+        "kind": "purchase",
+        "direction": "out",
+        "amount_cents": 1_000_00,
+        "currency": "CRC",
+        "occurred_at": cr(2025, 3, 10, 12, 30),
+    } | fields
+    row = Expense(
+        user_id=acct.user_id,
+        email_account_id=acct.id,
+        bank=acct.bank,
+        message_key=f"<{uuid.uuid4().hex}@bank>",
+        merchant=merchant,
+        **values,
+    )
     db.session.add(row)
     db.session.flush()
     return row
@@ -70,22 +88,49 @@ def sample(app, ana):
         bac, pro = account(ana, "bac", "ana@bac.cr"), account(ana, "promerica", "ana@pro.cr")
         rows = {
             "Automercado": expense(bac, "Automercado", amount_cents=12_345_50),
-            "Uber": expense(bac, "Uber", currency="USD", amount_cents=15_75,
-                            occurred_at=cr(2025, 3, 20, 8, 0)),
-            "Amazon": expense(pro, "Amazon", currency="USD", amount_cents=120_00,
-                              occurred_at=cr(2025, 2, 5, 10, 0)),
+            "Uber": expense(
+                bac, "Uber", currency="USD", amount_cents=15_75, occurred_at=cr(2025, 3, 20, 8, 0)
+            ),
+            "Amazon": expense(
+                pro,
+                "Amazon",
+                currency="USD",
+                amount_cents=120_00,
+                occurred_at=cr(2025, 2, 5, 10, 0),
+            ),
             # 23:30 on 28 February in Costa Rica is already 1 March in UTC.
-            "ATM Escazú": expense(bac, "ATM Escazú", kind="withdrawal", amount_cents=20_000_00,
-                                  occurred_at=cr(2025, 2, 28, 23, 30)),
-            "Salario": expense(pro, "Salario", kind="transfer_in", direction="in",
-                               amount_cents=500_000_00, occurred_at=cr(2025, 3, 1, 0, 10)),
-            "Devolución Uber": expense(bac, "Devolución Uber", kind="refund", direction="in",
-                                       currency="USD", amount_cents=15_75,
-                                       occurred_at=cr(2025, 3, 21, 9, 0)),
+            "ATM Escazú": expense(
+                bac,
+                "ATM Escazú",
+                kind="withdrawal",
+                amount_cents=20_000_00,
+                occurred_at=cr(2025, 2, 28, 23, 30),
+            ),
+            "Salario": expense(
+                pro,
+                "Salario",
+                kind="transfer_in",
+                direction="in",
+                amount_cents=500_000_00,
+                occurred_at=cr(2025, 3, 1, 0, 10),
+            ),
+            "Devolución Uber": expense(
+                bac,
+                "Devolución Uber",
+                kind="refund",
+                direction="in",
+                currency="USD",
+                amount_cents=15_75,
+                occurred_at=cr(2025, 3, 21, 9, 0),
+            ),
         }
         db.session.commit()
-        return {"ids": {name: row.id for name, row in rows.items()}, "bac": bac.id,
-                "pro": pro.id, "user": ana}
+        return {
+            "ids": {name: row.id for name, row in rows.items()},
+            "bac": bac.id,
+            "pro": pro.id,
+            "user": ana,
+        }
 
 
 def test_pages_need_login(client, app):
@@ -102,31 +147,38 @@ def test_nav_links_the_expenses_page(client, ana):
 def test_list_is_newest_first_in_costa_rica_time_and_colones(client, sample):
     html = client.get("/expenses").get_data(as_text=True)
     ids = sample["ids"]
-    assert row_ids(html) == [ids[n] for n in ("Devolución Uber", "Uber", "Automercado",
-                                              "Salario", "ATM Escazú", "Amazon")]
+    assert row_ids(html) == [
+        ids[n]
+        for n in ("Devolución Uber", "Uber", "Automercado", "Salario", "ATM Escazú", "Amazon")
+    ]
     assert "28 feb 2025, 23:30" in html  # not 1 March, the UTC date
     assert money(Decimal("12345.50"), "CRC") in html
     assert "+" + money(Decimal("15.75"), "USD") in html
     assert "6 movimientos" in html
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("bank=bac", ["Devolución Uber", "Uber", "Automercado", "ATM Escazú"]),
-    ("bank=promerica", ["Salario", "Amazon"]),
-    ("account={pro}", ["Salario", "Amazon"]),
-    ("month=2025-02", ["ATM Escazú", "Amazon"]),
-    ("month=2025-03", ["Devolución Uber", "Uber", "Automercado", "Salario"]),
-    ("currency=USD", ["Devolución Uber", "Uber", "Amazon"]),
-    ("kind=withdrawal", ["ATM Escazú"]),
-    ("direction=in", ["Devolución Uber", "Salario"]),
-    ("q=uber", ["Devolución Uber", "Uber"]),
-    ("q=%25", []),  # a typed "%" is a character, not a wildcard
-    ("bank=bac&currency=USD&direction=out", ["Uber"]),
-    ("month=2025-03&currency=CRC&q=auto", ["Automercado"]),
-    # Invalid values are ignored rather than failing the page.
-    ("currency=EUR&month=2025-13&account=abc&kind=x",
-     ["Devolución Uber", "Uber", "Automercado", "Salario", "ATM Escazú", "Amazon"]),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("bank=bac", ["Devolución Uber", "Uber", "Automercado", "ATM Escazú"]),
+        ("bank=promerica", ["Salario", "Amazon"]),
+        ("account={pro}", ["Salario", "Amazon"]),
+        ("month=2025-02", ["ATM Escazú", "Amazon"]),
+        ("month=2025-03", ["Devolución Uber", "Uber", "Automercado", "Salario"]),
+        ("currency=USD", ["Devolución Uber", "Uber", "Amazon"]),
+        ("kind=withdrawal", ["ATM Escazú"]),
+        ("direction=in", ["Devolución Uber", "Salario"]),
+        ("q=uber", ["Devolución Uber", "Uber"]),
+        ("q=%25", []),  # a typed "%" is a character, not a wildcard
+        ("bank=bac&currency=USD&direction=out", ["Uber"]),
+        ("month=2025-03&currency=CRC&q=auto", ["Automercado"]),
+        # Invalid values are ignored rather than failing the page.
+        (
+            "currency=EUR&month=2025-13&account=abc&kind=x",
+            ["Devolución Uber", "Uber", "Automercado", "Salario", "ATM Escazú", "Amazon"],
+        ),
+    ],
+)
 def test_filters(client, sample, query, expected):
     response = client.get("/expenses?" + query.format(pro=sample["pro"]))
     assert response.status_code == 200
@@ -134,8 +186,10 @@ def test_filters(client, sample, query, expected):
 
 
 def test_filter_form_keeps_the_chosen_values(client, sample):
-    html = client.get(f"/expenses?bank=bac&account={sample['bac']}&currency=USD&q=ub"
-                      "&month=2025-03&kind=purchase&direction=out").get_data(as_text=True)
+    html = client.get(
+        f"/expenses?bank=bac&account={sample['bac']}&currency=USD&q=ub"
+        "&month=2025-03&kind=purchase&direction=out"
+    ).get_data(as_text=True)
     for value in ("bac", str(sample["bac"]), "USD", "2025-03", "purchase", "out"):
         assert re.search(rf'<option value="{value}" selected>', html), value
     assert 'name="q" value="ub"' in html
@@ -146,8 +200,10 @@ def test_pagination_keeps_filters(app, client, ana):
     with app.app_context():
         acct = account(ana)
         start = cr(2025, 1, 1, 8, 0)
-        ids = [expense(acct, f"Comercio {i}", occurred_at=start + timedelta(hours=i)).id
-               for i in range(120)]
+        ids = [
+            expense(acct, f"Comercio {i}", occurred_at=start + timedelta(hours=i)).id
+            for i in range(120)
+        ]
         expense(acct, "En dólares", currency="USD")
         db.session.commit()
     newest_first = ids[::-1]
@@ -155,8 +211,10 @@ def test_pagination_keeps_filters(app, client, ana):
     assert row_ids(first) == newest_first[:50]
     assert "Página 1 de 3" in first
     assert 'href="/expenses?page=2&amp;currency=CRC"' in first
-    assert row_ids(client.get("/expenses?currency=CRC&page=2").get_data(as_text=True)) \
+    assert (
+        row_ids(client.get("/expenses?currency=CRC&page=2").get_data(as_text=True))
         == newest_first[50:100]
+    )
     last = client.get("/expenses?currency=CRC&page=3").get_data(as_text=True)
     assert row_ids(last) == newest_first[100:]
     assert 'href="/expenses?page=2&amp;currency=CRC"' in last
@@ -166,10 +224,14 @@ def test_pagination_keeps_filters(app, client, ana):
 
 def test_totals_per_currency_never_mix(app, client, sample):
     with app.app_context():
-        totals = {t.currency: (t.out_cents, t.in_cents, t.count)
-                  for t in queries.totals(Filters(), sample["user"])}
-        march = {t.currency: (t.out_cents, t.in_cents, t.count)
-                 for t in queries.totals(Filters(month="2025-03"), sample["user"])}
+        totals = {
+            t.currency: (t.out_cents, t.in_cents, t.count)
+            for t in queries.totals(Filters(), sample["user"])
+        }
+        march = {
+            t.currency: (t.out_cents, t.in_cents, t.count)
+            for t in queries.totals(Filters(month="2025-03"), sample["user"])
+        }
     assert totals == {"CRC": (32_345_50, 500_000_00, 3), "USD": (135_75, 15_75, 3)}
     assert march == {"CRC": (12_345_50, 500_000_00, 2), "USD": (15_75, 15_75, 2)}
 
@@ -190,13 +252,15 @@ def test_monthly_chart_sums_money_out_per_currency_in_costa_rica_months(app, sam
         expense(acct, "Abril", amount_cents=7_00, occurred_at=cr(2024, 4, 1, 0, 0))
         db.session.commit()
         charts = queries.monthly_charts(Filters(), sample["user"], now)
-        bac_only = queries.monthly_charts(Filters(bank="bac", direction="in", month="2025-02"),
-                                          sample["user"], now)
+        bac_only = queries.monthly_charts(
+            Filters(bank="bac", direction="in", month="2025-02"), sample["user"], now
+        )
     by_currency = {c.currency: {bar.key: bar.cents for bar in c.bars} for c in charts}
     assert list(by_currency) == ["CRC", "USD"]
-    assert list(by_currency["CRC"]) == [f"{y}-{m:02d}" for y, m in
-                                        [(2024, m) for m in range(4, 13)] + [(2025, 1), (2025, 2),
-                                                                            (2025, 3)]]
+    assert list(by_currency["CRC"]) == [
+        f"{y}-{m:02d}"
+        for y, m in [(2024, m) for m in range(4, 13)] + [(2025, 1), (2025, 2), (2025, 3)]
+    ]
     assert by_currency["CRC"]["2025-02"] == 20_000_00  # the 23:30 withdrawal stays in February
     assert by_currency["CRC"]["2025-03"] == 12_345_50  # the salary is money in: not charted
     assert by_currency["CRC"]["2024-04"] == 7_00
@@ -226,8 +290,13 @@ def test_chart_is_inline_svg_with_text_alternatives(app, client, ana):
         acct = account(ana)
         now = datetime.now(UTC)
         expense(acct, "Este mes", amount_cents=45_000_00, occurred_at=now - timedelta(minutes=5))
-        expense(acct, "En dólares", currency="USD", amount_cents=30_00,
-                occurred_at=now - timedelta(minutes=5))
+        expense(
+            acct,
+            "En dólares",
+            currency="USD",
+            amount_cents=30_00,
+            occurred_at=now - timedelta(minutes=5),
+        )
         db.session.commit()
     html = client.get("/expenses").get_data(as_text=True)
     assert html.count("<svg") == 2
@@ -240,30 +309,42 @@ def test_chart_is_inline_svg_with_text_alternatives(app, client, ana):
 def test_csv_exact_bytes_of_the_filtered_set(app, client, sample):
     with app.app_context():
         acct = db.session.get(EmailAccount, sample["bac"])
-        expense(acct, "Café, \"Tico\"", amount_cents=1_500_05, card_last4="1234",
-                authorization="A1", reference="R-9", occurred_at=cr(2025, 3, 22, 7, 5))
+        expense(
+            acct,
+            'Café, "Tico"',
+            amount_cents=1_500_05,
+            card_last4="1234",
+            authorization="A1",
+            reference="R-9",
+            occurred_at=cr(2025, 3, 22, 7, 5),
+        )
         db.session.commit()
     response = client.get("/expenses.csv?bank=bac&currency=CRC")
     assert response.status_code == 200
     assert response.is_streamed
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert re.fullmatch(r'attachment; filename="gastos-\d{4}-\d{2}-\d{2}\.csv"',
-                        response.headers["Content-Disposition"])
+    assert re.fullmatch(
+        r'attachment; filename="gastos-\d{4}-\d{2}-\d{2}\.csv"',
+        response.headers["Content-Disposition"],
+    )
     read = "Leído del correo"
-    assert response.data == (
-        "\ufefffecha,banco,cuenta,tipo,direccion,monto,moneda,comercio,categoria,nota,tarjeta,"
-        "autorizacion,referencia,origen,corregido,comercio_original\r\n"
-        '2025-03-22T07:05:00-06:00,BAC San José,ana@bac.cr,Compra,Salida,1500.05,CRC,'
-        f'"Café, ""Tico""",,,1234,A1,R-9,{read},,\r\n'
-        "2025-03-10T12:30:00-06:00,BAC San José,ana@bac.cr,Compra,Salida,12345.50,CRC,"
-        f"Automercado,,,,,,{read},,\r\n"
-        "2025-02-28T23:30:00-06:00,BAC San José,ana@bac.cr,Retiro,Salida,20000.00,CRC,"
-        f"ATM Escazú,,,,,,{read},,\r\n"
-    ).encode()
+    assert (
+        response.data
+        == (
+            "\ufefffecha,banco,cuenta,tipo,direccion,monto,moneda,comercio,categoria,nota,tarjeta,"
+            "autorizacion,referencia,origen,corregido,comercio_original\r\n"
+            "2025-03-22T07:05:00-06:00,BAC San José,ana@bac.cr,Compra,Salida,1500.05,CRC,"
+            f'"Café, ""Tico""",,,1234,A1,R-9,{read},,\r\n'
+            "2025-03-10T12:30:00-06:00,BAC San José,ana@bac.cr,Compra,Salida,12345.50,CRC,"
+            f"Automercado,,,,,,{read},,\r\n"
+            "2025-02-28T23:30:00-06:00,BAC San José,ana@bac.cr,Retiro,Salida,20000.00,CRC,"
+            f"ATM Escazú,,,,,,{read},,\r\n"
+        ).encode()
+    )
     assert response.data.startswith(b"\xef\xbb\xbf")
 
 
-@pytest.mark.parametrize("merchant", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)"])
+@pytest.mark.parametrize("merchant", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)"])
 def test_csv_neutralises_formulas(app, client, ana, merchant):
     with app.app_context():
         expense(account(ana), merchant)
@@ -278,15 +359,30 @@ def test_detail_shows_every_field_and_its_sync(app, client, ana):
         session = SyncSession(user_id=ana, status="completed")
         db.session.add(session)
         db.session.flush()
-        row = expense(account(ana, "davibank", "ana@davi.cr"), "Farmacia Fischel",
-                      amount_cents=8_250_00, card_last4="9876", authorization="123456",
-                      reference="FT2503100001", sync_session_id=session.id)
+        row = expense(
+            account(ana, "davibank", "ana@davi.cr"),
+            "Farmacia Fischel",
+            amount_cents=8_250_00,
+            card_last4="9876",
+            authorization="123456",
+            reference="FT2503100001",
+            sync_session_id=session.id,
+        )
         db.session.commit()
         expense_id, token = row.id, session.token
     html = client.get(f"/expenses/{expense_id}").get_data(as_text=True)
-    for text in ("Farmacia Fischel", money(Decimal("8250"), "CRC"), "9876", "123456",
-                 "FT2503100001", "ana@davi.cr", "Scotia Bank", "Compra", "10 de marzo de 2025",
-                 f'href="/sync_sessions/{token}"'):
+    for text in (
+        "Farmacia Fischel",
+        money(Decimal("8250"), "CRC"),
+        "9876",
+        "123456",
+        "FT2503100001",
+        "ana@davi.cr",
+        "Scotia Bank",
+        "Compra",
+        "10 de marzo de 2025",
+        f'href="/sync_sessions/{token}"',
+    ):
         assert text in html, text
 
 
@@ -321,21 +417,40 @@ def test_another_users_data_never_appears(app, client, ana, other):
         session = SyncSession(user_id=other, status="completed")
         db.session.add(session)
         db.session.flush()
-        theirs = expense(theirs_account, "Secreto de Beto", amount_cents=999_999_00,
-                         sync_session_id=session.id)
-        db.session.add(UnreadableEmail(user_id=other, email_account_id=theirs_account.id,
-                                       message_key="<b@x>", subject="Asunto de Beto",
-                                       reason="parser_error"))
+        theirs = expense(
+            theirs_account, "Secreto de Beto", amount_cents=999_999_00, sync_session_id=session.id
+        )
+        db.session.add(
+            UnreadableEmail(
+                user_id=other,
+                email_account_id=theirs_account.id,
+                message_key="<b@x>",
+                subject="Asunto de Beto",
+                reason="parser_error",
+            )
+        )
         db.session.commit()
-        mine_id, theirs_id, their_account, token = mine.id, theirs.id, theirs_account.id, \
-            session.token
-        assert queries.monthly_charts(Filters(), ana, datetime(2025, 3, 15, tzinfo=UTC)) \
-            and {t.currency: t.out_cents for t in queries.totals(Filters(), ana)} == {"CRC": 1_00}
-    pages = [client.get(p).get_data(as_text=True)
-             for p in ("/expenses", "/expenses.csv", "/review", "/expenses?q=secreto")]
+        mine_id, theirs_id, their_account, token = (
+            mine.id,
+            theirs.id,
+            theirs_account.id,
+            session.token,
+        )
+        assert queries.monthly_charts(Filters(), ana, datetime(2025, 3, 15, tzinfo=UTC)) and {
+            t.currency: t.out_cents for t in queries.totals(Filters(), ana)
+        } == {"CRC": 1_00}
+    pages = [
+        client.get(p).get_data(as_text=True)
+        for p in ("/expenses", "/expenses.csv", "/review", "/expenses?q=secreto")
+    ]
     for html in pages:
-        for text in ("Secreto de Beto", "Asunto de Beto", "beto@bac.cr", "999999.00",
-                     money(Decimal("999999"), "CRC")):
+        for text in (
+            "Secreto de Beto",
+            "Asunto de Beto",
+            "beto@bac.cr",
+            "999999.00",
+            money(Decimal("999999"), "CRC"),
+        ):
             assert text not in html
     assert row_ids(pages[0]) == [mine_id]
     assert client.get(f"/expenses/{theirs_id}").status_code == 404
@@ -353,15 +468,31 @@ def test_merchant_and_email_text_are_escaped_everywhere(app, client, ana, payloa
         session = SyncSession(user_id=ana, status="completed")
         db.session.add(session)
         db.session.flush()
-        row = expense(acct, payload, sync_session_id=session.id,
-                      occurred_at=datetime.now(UTC) - timedelta(hours=1))
-        db.session.add(UnreadableEmail(user_id=ana, email_account_id=acct.id,
-                                       message_key="<x@x>", sender=payload, subject=payload,
-                                       reason=payload))
+        row = expense(
+            acct,
+            payload,
+            sync_session_id=session.id,
+            occurred_at=datetime.now(UTC) - timedelta(hours=1),
+        )
+        db.session.add(
+            UnreadableEmail(
+                user_id=ana,
+                email_account_id=acct.id,
+                message_key="<x@x>",
+                sender=payload,
+                subject=payload,
+                reason=payload,
+            )
+        )
         db.session.commit()
-        paths = ["/expenses", f"/expenses?q={payload}", f"/expenses/{row.id}",
-                 "/review", f"/sync_sessions/{session.token}",
-                 f"/expenses?sync={session.token}"]
+        paths = [
+            "/expenses",
+            f"/expenses?q={payload}",
+            f"/expenses/{row.id}",
+            "/review",
+            f"/sync_sessions/{session.token}",
+            f"/expenses?sync={session.token}",
+        ]
     for path in paths:
         html = client.get(path).get_data(as_text=True)
         assert payload not in html, path
@@ -369,9 +500,21 @@ def test_merchant_and_email_text_are_escaped_everywhere(app, client, ana, payloa
 
 
 def test_parse_filters_drops_invalid_values():
-    assert parse_filters({"bank": "bac", "month": "2025-02", "account": "7", "q": "  uber  ",
-                          "sync": "abc_DEF-1"}) == Filters(bank="bac", month="2025-02", account=7,
-                                                            q="uber", sync="abc_DEF-1")
-    assert parse_filters({"bank": "x", "month": "2025-2", "account": "-1", "currency": "crc",
-                          "direction": "both", "sync": "a b", "q": " "}) == Filters()
+    assert parse_filters(
+        {"bank": "bac", "month": "2025-02", "account": "7", "q": "  uber  ", "sync": "abc_DEF-1"}
+    ) == Filters(bank="bac", month="2025-02", account=7, q="uber", sync="abc_DEF-1")
+    assert (
+        parse_filters(
+            {
+                "bank": "x",
+                "month": "2025-2",
+                "account": "-1",
+                "currency": "crc",
+                "direction": "both",
+                "sync": "a b",
+                "q": " ",
+            }
+        )
+        == Filters()
+    )
     assert Filters(bank="bac", q="x").args(page=2) == {"bank": "bac", "q": "x", "page": 2}

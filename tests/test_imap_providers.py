@@ -13,8 +13,8 @@ import time
 import uuid
 
 import pytest
+from helpers import APP_PASSWORD, BAC, SENDERS, email, settings
 from imap_proxy import Answer, ImapProxy
-from test_mailboxes import BAC, PASSWORD, SENDERS, email, settings
 
 from expense_sync.mailboxes import MailboxError, check_connection, open_source
 
@@ -28,7 +28,7 @@ def dovecot(tls_dovecot):
 @pytest.fixture
 def user(dovecot) -> str:
     name = f"u{uuid.uuid4().hex[:10]}"
-    dovecot.add_user(name, PASSWORD)
+    dovecot.add_user(name, APP_PASSWORD)
     return name
 
 
@@ -41,7 +41,7 @@ def failure(imap, fetch: bool = False) -> MailboxError:
         with open_source("imap", imap=imap) as source:
             if fetch:
                 list(source.fetch(source.scan(None, 0, SENDERS).uids, batch_size=2))
-    assert PASSWORD not in raised.value.message
+    assert APP_PASSWORD not in raised.value.message
     return raised.value
 
 
@@ -50,11 +50,14 @@ def failure(imap, fetch: bool = False) -> MailboxError:
 THROTTLING = {
     "limit": (rb"^UID FETCH", b"{tag} NO [LIMIT] Too many commands, slow down\r\n"),
     "gmail connections": (
-        rb"^LOGIN", b"{tag} NO [ALERT] Too many simultaneous connections. (Failure)\r\n"),
+        rb"^LOGIN",
+        b"{tag} NO [ALERT] Too many simultaneous connections. (Failure)\r\n",
+    ),
     "exchange unavailable": (rb"^LOGIN", b"{tag} NO Server Unavailable. 15\r\n"),
     "exchange backoff": (
-        rb"^UID FETCH", b"{tag} BAD Request is throttled. Suggested Backoff Time: 2500 "
-        b"milliseconds\r\n"),
+        rb"^UID FETCH",
+        b"{tag} BAD Request is throttled. Suggested Backoff Time: 2500 milliseconds\r\n",
+    ),
     "unavailable": (rb"^EXAMINE", b"{tag} NO [UNAVAILABLE] Temporary failure, try later\r\n"),
     "inuse": (rb"^EXAMINE", b"{tag} NO [INUSE] Mailbox is locked by another process\r\n"),
 }
@@ -74,8 +77,9 @@ def test_throttling_replies_are_transient_server_errors(dovecot, user, case):
 
 def test_bye_in_the_middle_of_a_fetch_is_transient(dovecot, user):
     dovecot.append(user, [email() for _ in range(6)])
-    bye = Answer(rb"^UID FETCH", b"* BYE [UNAVAILABLE] Server Unavailable. 15\r\n",
-                 after_literals=1)
+    bye = Answer(
+        rb"^UID FETCH", b"* BYE [UNAVAILABLE] Server Unavailable. 15\r\n", after_literals=1
+    )
     with ImapProxy(dovecot.port, answers=[bye]) as proxy:
         error = failure(through(proxy, dovecot, user), fetch=True)
         assert bye.answered == 1
@@ -88,15 +92,14 @@ def test_bye_in_the_middle_of_a_fetch_is_transient(dovecot, user):
 
 
 @pytest.mark.parametrize("security", ["none", "starttls"])
-def test_plain_modes_against_an_implicit_tls_port_fail_fast_with_the_mode(dovecot, user,
-                                                                           security):
+def test_plain_modes_against_an_implicit_tls_port_fail_fast_with_the_mode(dovecot, user, security):
     began = time.monotonic()
-    error = failure(settings(dovecot, user, security=security, port=dovecot.ssl_port,
-                             timeout=30.0))
+    error = failure(settings(dovecot, user, security=security, port=dovecot.ssl_port, timeout=30.0))
     assert time.monotonic() - began < 5
     assert (error.kind, error.transient) == ("tls", False)
-    assert error.message == (f"El puerto {dovecot.ssl_port} espera SSL/TLS: elija «SSL/TLS» "
-                             "en Seguridad.")
+    assert error.message == (
+        f"El puerto {dovecot.ssl_port} espera SSL/TLS: elija «SSL/TLS» en Seguridad."
+    )
 
 
 def test_ssl_against_a_plain_port_fails_fast_with_the_mode(dovecot, user, monkeypatch):
@@ -105,8 +108,10 @@ def test_ssl_against_a_plain_port_fails_fast_with_the_mode(dovecot, user, monkey
     error = failure(settings(dovecot, user, security="ssl", timeout=30.0))
     assert time.monotonic() - began < 5
     assert (error.kind, error.transient) == ("tls", False)
-    assert error.message == (f"127.0.0.1:{dovecot.port} respondió sin cifrado: elija «STARTTLS» "
-                             "en Seguridad, o «SSL/TLS» con el puerto 993.")
+    assert error.message == (
+        f"127.0.0.1:{dovecot.port} respondió sin cifrado: elija «STARTTLS» "
+        "en Seguridad, o «SSL/TLS» con el puerto 993."
+    )
 
 
 def test_a_plain_server_slow_to_greet_still_connects(dovecot, user):
@@ -182,12 +187,16 @@ def test_wrong_password_in_each_servers_words(dovecot, user, server):
 
 
 LOGIN_REFUSALS = {
-    "gmail web login": (b"NO [ALERT] Please log in via your web browser: "
-                        b"https://support.google.com/mail/accounts/answer/78754 (Failure)",
-                        "bloqueó el inicio de sesión por seguridad"),
-    "gmail app password": (b"NO [ALERT] Application-specific password required: "
-                           b"https://support.google.com/accounts/answer/185833 (Failure)",
-                           "exige una contraseña de aplicación"),
+    "gmail web login": (
+        b"NO [ALERT] Please log in via your web browser: "
+        b"https://support.google.com/mail/accounts/answer/78754 (Failure)",
+        "bloqueó el inicio de sesión por seguridad",
+    ),
+    "gmail app password": (
+        b"NO [ALERT] Application-specific password required: "
+        b"https://support.google.com/accounts/answer/185833 (Failure)",
+        "exige una contraseña de aplicación",
+    ),
 }
 
 
@@ -209,10 +218,14 @@ def test_exchange_authenticated_but_not_connected_is_a_login_problem(dovecot, us
     assert "revise la contraseña y que el acceso IMAP esté activado" in error.message
 
 
-@pytest.mark.parametrize("reply", [
-    b"{tag} NO [OVERQUOTA] Account exceeded command or bandwidth limits. (Failure)\r\n",
-    b"{tag} NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n",
-], ids=["gmail", "dovecot"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"{tag} NO [OVERQUOTA] Account exceeded command or bandwidth limits. (Failure)\r\n",
+        b"{tag} NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n",
+    ],
+    ids=["gmail", "dovecot"],
+)
 def test_over_quota_is_a_permanent_server_error_in_spanish(dovecot, user, reply):
     dovecot.append(user, [email()])
     with ImapProxy(dovecot.port, answers=[Answer(rb"^UID FETCH", reply)]) as proxy:
@@ -229,8 +242,10 @@ OWN = "josé@ejemplo.cr"
 
 def from_raw(sender: str, subject: str) -> bytes:
     # A raw UTF-8 header, as mail clients that support SMTPUTF8 send it.
-    return (f"From: {sender}\r\nTo: {OWN}\r\nSubject: {subject}\r\n"
-            "Message-ID: <" + uuid.uuid4().hex + "@ejemplo.cr>\r\n\r\nMonto: 1.00\r\n").encode()
+    return (
+        f"From: {sender}\r\nTo: {OWN}\r\nSubject: {subject}\r\n"
+        "Message-ID: <" + uuid.uuid4().hex + "@ejemplo.cr>\r\n\r\nMonto: 1.00\r\n"
+    ).encode()
 
 
 REFUSALS = {
@@ -241,13 +256,21 @@ REFUSALS = {
 
 @pytest.mark.parametrize("literal_plus", [True, False], ids=["literal+", "sync literal"])
 @pytest.mark.parametrize("refusal", REFUSALS, ids=list(REFUSALS))
-def test_a_refused_utf8_search_falls_back_to_matching_senders_here(dovecot, user, refusal,
-                                                                   literal_plus):
-    dovecot.append(user, [
-        email(BAC), from_raw(f"José <{OWN}>", "Reenviado: compra"), email("amigo@example.cr"),
-        from_raw("otro@ejemplo.cr", "nada"), email("=?utf-8?q?Jos=C3=A9?= <jose@ejemplo.cr>"),
-        from_raw(OWN, "Reenviado: retiro"), email(BAC),
-    ])
+def test_a_refused_utf8_search_falls_back_to_matching_senders_here(
+    dovecot, user, refusal, literal_plus
+):
+    dovecot.append(
+        user,
+        [
+            email(BAC),
+            from_raw(f"José <{OWN}>", "Reenviado: compra"),
+            email("amigo@example.cr"),
+            from_raw("otro@ejemplo.cr", "nada"),
+            email("=?utf-8?q?Jos=C3=A9?= <jose@ejemplo.cr>"),
+            from_raw(OWN, "Reenviado: retiro"),
+            email(BAC),
+        ],
+    )
     senders = [*SENDERS, OWN]
     with open_source("imap", imap=settings(dovecot, user)) as source:
         validity = source.uidvalidity
@@ -257,8 +280,7 @@ def test_a_refused_utf8_search_falls_back_to_matching_senders_here(dovecot, user
     rewrites = [] if literal_plus else [(rb" LITERAL\+", b"")]
     with ImapProxy(dovecot.port, answers=[refuse], rewrites=rewrites) as proxy:
         with open_source("imap", imap=through(proxy, dovecot, user)) as source:
-            fallback = (source.scan(None, 0, senders).uids,
-                        source.scan(validity, 3, senders).uids)
+            fallback = (source.scan(None, 0, senders).uids, source.scan(validity, 3, senders).uids)
             assert source.scan(None, 0, SENDERS).uids == [1, 7]  # ASCII: no CHARSET needed
     assert refuse.answered == 2
     assert fallback == direct
@@ -284,11 +306,15 @@ def bank_mail(dovecot, count: int, to_address: str) -> tuple[str, set]:
 
     generated = list(generate_notifications(count, seed=7, to_address=to_address))
     name = f"u{uuid.uuid4().hex[:10]}"
-    dovecot.add_user(name, PASSWORD)
+    dovecot.add_user(name, APP_PASSWORD)
     dovecot.append(name, [g.raw for g in generated])
-    expected = {(e["bank"], e["reference"], e["authorization"]) if e["reference"] else
-                (e["bank"], e["kind"], e["amount"], e["currency"], e["occurred_at"])
-                for e in (g.expected for g in generated) if e["status"] == "transaction"}
+    expected = {
+        (e["bank"], e["reference"], e["authorization"])
+        if e["reference"]
+        else (e["bank"], e["kind"], e["amount"], e["currency"], e["occurred_at"])
+        for e in (g.expected for g in generated)
+        if e["status"] == "transaction"
+    }
     return name, expected
 
 
@@ -301,7 +327,7 @@ def synced_through(app, dovecot, sync_user, proxy, mailbox, address):
     from expense_sync.sync import control
 
     with app.app_context():
-        account = imap_account(sync_user, dovecot, mailbox, password=PASSWORD, port=proxy.port)
+        account = imap_account(sync_user, dovecot, mailbox, password=APP_PASSWORD, port=proxy.port)
         account.address = address
         db.session.commit()
         with open_source("imap", imap=settings(dovecot, mailbox)) as source:
@@ -310,26 +336,31 @@ def synced_through(app, dovecot, sync_user, proxy, mailbox, address):
     run_worker(app)
     with app.app_context():
         session = load(token)
-        stored = db.session.scalar(db.select(db.func.count()).select_from(Expense)
-                                   .filter_by(user_id=sync_user))
+        stored = db.session.scalar(
+            db.select(db.func.count()).select_from(Expense).filter_by(user_id=sync_user)
+        )
         return session, owed, stored, token
 
 
 def retries_told(redis_client, token) -> list[str]:
-    events = [json.loads(fields[b"data"]) for _, fields in
-              redis_client.xrange(f"es:sync:{token}:events")]
+    events = [
+        json.loads(fields[b"data"]) for _, fields in redis_client.xrange(f"es:sync:{token}:events")
+    ]
     return [event["message"] for event in events if "Reintento" in (event.get("message") or "")]
 
 
 def test_bye_mid_fetch_of_a_sync_loses_nothing_and_stores_nothing_twice(
-        app, dovecot, sync_user, redis_client):
+    app, dovecot, sync_user, redis_client
+):
     mailbox, expected = bank_mail(dovecot, 520, "cliente@example.cr")
     # The second batch of 200 is cut after 50 messages: the first stays committed.
-    bye = Answer(rb"^UID FETCH", b"* BYE [UNAVAILABLE] Server Unavailable. 15\r\n", skip=1,
-                 after_literals=50)
+    bye = Answer(
+        rb"^UID FETCH", b"* BYE [UNAVAILABLE] Server Unavailable. 15\r\n", skip=1, after_literals=50
+    )
     with ImapProxy(dovecot.port, answers=[bye]) as proxy:
-        session, owed, stored, token = synced_through(app, dovecot, sync_user, proxy, mailbox,
-                                                      "cliente@example.cr")
+        session, owed, stored, token = synced_through(
+            app, dovecot, sync_user, proxy, mailbox, "cliente@example.cr"
+        )
         fetches = [c for c in proxy.commands if c.startswith(b"UID FETCH")]
     assert bye.answered == 1
     assert session.status == "completed", session.error_message
@@ -342,11 +373,15 @@ def test_bye_mid_fetch_of_a_sync_loses_nothing_and_stores_nothing_twice(
 
 def test_a_sync_waits_the_backoff_exchange_suggests(app, dovecot, sync_user, redis_client):
     mailbox, expected = bank_mail(dovecot, 260, "cliente@example.cr")
-    throttled = Answer(rb"^UID FETCH", b"{tag} NO Request is throttled. Suggested Backoff Time: "
-                       b"2200 milliseconds\r\n", skip=1)
+    throttled = Answer(
+        rb"^UID FETCH",
+        b"{tag} NO Request is throttled. Suggested Backoff Time: 2200 milliseconds\r\n",
+        skip=1,
+    )
     with ImapProxy(dovecot.port, answers=[throttled]) as proxy:
-        session, owed, stored, token = synced_through(app, dovecot, sync_user, proxy, mailbox,
-                                                      "cliente@example.cr")
+        session, owed, stored, token = synced_through(
+            app, dovecot, sync_user, proxy, mailbox, "cliente@example.cr"
+        )
     assert session.status == "completed", session.error_message
     assert session.processed_emails == session.total_emails == owed
     assert stored == len(expected)

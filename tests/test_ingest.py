@@ -48,8 +48,12 @@ def test_two_purchases_a_minute_apart_stay_two():
 
 
 def test_reference_and_authorization_identify_when_the_notice_has_them():
-    raw = ORIGINAL.replace(NOTICE, (
-        "El Banco Popular le informa de la transacción realizada en FERRETERIA EL MARTILLO el "
-        "14/07/2026 a las 10:28, con la tarjeta VISA INTERNACIONAL A 4402, Auth # 339102, "
-        "Ref # 618400012345, por 18,200.00 Colones."))
+    raw = ORIGINAL.replace(
+        NOTICE,
+        (
+            "El Banco Popular le informa de la transacción realizada en FERRETERIA EL MARTILLO el "
+            "14/07/2026 a las 10:28, con la tarjeta VISA INTERNACIONAL A 4402, Auth # 339102, "
+            "Ref # 618400012345, por 18,200.00 Colones."
+        ),
+    )
     assert transaction_key(parse_message(raw.encode())) == "popular:618400012345:339102"

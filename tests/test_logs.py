@@ -4,8 +4,7 @@ import json
 import logging
 
 import pytest
-from helpers import SHARED_SAMPLES
-from test_sync import PASSWORD, imap_account, new_imap_user, sample_messages
+from helpers import IMAP_PASSWORD, imap_account, new_imap_user, sample_messages
 from worker_process import run_worker_process
 
 from expense_sync import create_app
@@ -20,8 +19,9 @@ from expense_sync.sync import control
 def json_app(app):
     """The test app's database and Redis, logging as production does."""
     keys = ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "RATELIMIT_STORAGE_URI", "SERVER_NAME")
-    return create_app({"TESTING": True, "LOG_FORMAT": "json",
-                       **{key: app.config[key] for key in keys}})
+    return create_app(
+        {"TESTING": True, "LOG_FORMAT": "json", **{key: app.config[key] for key in keys}}
+    )
 
 
 def json_lines(text: str) -> list[dict]:
@@ -29,15 +29,18 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-@pytest.mark.parametrize("text, secret", [
-    ("login failed password=hunter2 for ana", "hunter2"),
-    ("{'imap_password': 'hunter2', 'host': 'mail'}", "hunter2"),
-    ('{"token": "abc.def-123"}', "abc.def-123"),
-    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.x", "eyJhbGciOiJIUzI1NiJ9"),
-    ("connecting to redis://:hunter2@cache:6379/0", "hunter2"),
-    ("> b'0002 LOGIN ana \"hunter2\"'", "hunter2"),
-    ("SECRET_KEY=abcdefghijklmnop", "abcdefghijklmnop"),
-])
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        ("login failed password=hunter2 for ana", "hunter2"),
+        ("{'imap_password': 'hunter2', 'host': 'mail'}", "hunter2"),
+        ('{"token": "abc.def-123"}', "abc.def-123"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.x", "eyJhbGciOiJIUzI1NiJ9"),
+        ("connecting to redis://:hunter2@cache:6379/0", "hunter2"),
+        ("> b'0002 LOGIN ana \"hunter2\"'", "hunter2"),
+        ("SECRET_KEY=abcdefghijklmnop", "abcdefghijklmnop"),
+    ],
+)
 def test_redact_hides_secret_values(text, secret):
     assert secret not in redact(text)
     assert "[REDACTED]" in redact(text)
@@ -49,8 +52,9 @@ def test_redact_leaves_ordinary_lines_alone():
 
 
 def test_imap_settings_repr_hides_the_password():
-    settings = ImapSettings(host="imap.example.cr", port=993, security="ssl", username="ana",
-                            password="hunter2")
+    settings = ImapSettings(
+        host="imap.example.cr", port=993, security="ssl", username="ana", password="hunter2"
+    )
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
 
 
@@ -79,8 +83,9 @@ def test_extras_and_tracebacks_are_redacted_too(json_app, capsys):
     try:
         raise ValueError("IMAP said: LOGIN ana hunter2 rejected")
     except ValueError:
-        log.exception("login failed", extra={"password": "hunter2", "url": "redis://:p4ss@h/0",
-                                             "account": 7})
+        log.exception(
+            "login failed", extra={"password": "hunter2", "url": "redis://:p4ss@h/0", "account": 7}
+        )
     [line] = [e for e in json_lines(capsys.readouterr().err) if e["message"] == "login failed"]
     assert "hunter2" not in json.dumps(line) and "p4ss" not in json.dumps(line)
     assert line["account"] == 7 and line["password"] == "[REDACTED]"
@@ -96,8 +101,15 @@ def test_every_stream_attempt_is_logged_with_user_ip_and_outcome(app, client, au
         db.session.get(User, user_id).accounts  # noqa: B018 (loads the relationship)
         from expense_sync.models import EmailAccount
 
-        db.session.add(EmailAccount(user_id=user_id, bank="bac", address="a@x.cr",
-                                    source_kind="maildir", local_path="/nonexistent"))
+        db.session.add(
+            EmailAccount(
+                user_id=user_id,
+                bank="bac",
+                address="a@x.cr",
+                source_kind="maildir",
+                local_path="/nonexistent",
+            )
+        )
         db.session.commit()
         token = control.start(db.session.get(User, user_id)).token
     client.get("/sync_sessions/nope/stream")
@@ -115,7 +127,6 @@ def test_every_stream_attempt_is_logged_with_user_ip_and_outcome(app, client, au
     assert lines[-1] == f"stream refused: rate limited user={user_id} ip=127.0.0.1"
 
 
-@pytest.mark.skipif(not SHARED_SAMPLES.exists(), reason="shared samples missing")
 def test_a_sync_with_a_wrong_password_logs_no_secret_and_no_email(app, dovecot):
     wrong = "equivocada-Zq81"
     good = new_imap_user(dovecot, sample_messages()[:10])
@@ -140,7 +151,7 @@ def test_a_sync_with_a_wrong_password_logs_no_secret_and_no_email(app, dovecot):
     assert len(lines) > 5 and all(json.loads(line) for line in lines)
     assert any(json.loads(line).get("job_id") for line in lines)
     body = sample_messages()[0].decode(errors="replace").split("\n\n", 1)[1][:200].strip()
-    for secret in (wrong, PASSWORD, body.splitlines()[0]):
+    for secret in (wrong, IMAP_PASSWORD, body.splitlines()[0]):
         assert secret not in output
 
 

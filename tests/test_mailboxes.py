@@ -6,54 +6,28 @@ import pickle
 import socket
 import ssl
 import uuid
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from helpers import APP_PASSWORD, BAC, SENDERS, email, settings
 from servers import DovecotServer, free_port
 
 from expense_sync.mailboxes import ImapSettings, MailboxError, Scan, check_connection, open_source
 
-PASSWORD = "clave-de-aplicacion-123"
-BAC = "alerta@baccredomatic.com"
 DAVIBANK = "Alertas@davibank.cr"
-SENDERS = ["baccredomatic.com", "davibank.cr"]
-
-
-def email(sender: str = BAC, subject: str = "Notificación de transacción") -> bytes:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = "cliente@example.cr"
-    message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain="example.cr")
-    message.set_content("Comercio: AUTOMERCADO\nMonto: CRC 12,500.00\n")
-    return message.as_bytes()
-
-
-@pytest.fixture(scope="module")
-def dovecot():
-    with DovecotServer() as server:
-        yield server
 
 
 @pytest.fixture
 def user(dovecot) -> str:
     name = f"u{uuid.uuid4().hex[:10]}"
-    dovecot.add_user(name, PASSWORD)
+    dovecot.add_user(name, APP_PASSWORD)
     return name
-
-
-def settings(dovecot, user, **overrides) -> ImapSettings:
-    values = {"host": dovecot.host, "port": dovecot.port, "security": "none"}
-    values |= {"username": user, "password": PASSWORD, "timeout": 5.0}
-    return ImapSettings(**(values | overrides))
 
 
 def failure(imap: ImapSettings) -> MailboxError:
     with pytest.raises(MailboxError) as raised:
         check_connection(imap)
-    assert PASSWORD not in str(raised.value)
+    assert APP_PASSWORD not in str(raised.value)
     return raised.value
 
 
@@ -145,8 +119,10 @@ def test_unknown_folder_is_a_folder_error(dovecot, user):
     error = failure(settings(dovecot, user, folder="Viejos"))
     assert (error.kind, error.transient) == ("folder", False)
     # The server's own words stay, for support, after the Spanish message.
-    assert error.message == ("La carpeta «Viejos» no existe en el buzón. "
-                             "(El servidor dijo: Mailbox doesn't exist: Viejos.)")
+    assert error.message == (
+        "La carpeta «Viejos» no existe en el buzón. "
+        "(El servidor dijo: Mailbox doesn't exist: Viejos.)"
+    )
     error = failure(settings(dovecot, user, folder="Bancos/Viejos"))  # "." separates levels
     assert error.kind == "folder"
     assert error.message == (
@@ -182,7 +158,7 @@ def test_errors_survive_pickling():
 @pytest.fixture
 def tls_user(tls_dovecot) -> str:
     name = f"u{uuid.uuid4().hex[:10]}"
-    tls_dovecot.add_user(name, PASSWORD)
+    tls_dovecot.add_user(name, APP_PASSWORD)
     tls_dovecot.append(name, [email()])
     return name
 
@@ -205,8 +181,7 @@ def der_fingerprint(server: DovecotServer) -> str:
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
-def test_an_unknown_issuer_is_offered_to_trust_by_its_fingerprint(tls_dovecot, tls_user,
-                                                                   security):
+def test_an_unknown_issuer_is_offered_to_trust_by_its_fingerprint(tls_dovecot, tls_user, security):
     port = tls_dovecot.ssl_port if security == "ssl" else tls_dovecot.port
     error = failure(settings(tls_dovecot, tls_user, security=security, port=port))
     assert error.kind == "tls" and "no es de una autoridad reconocida" in error.message
@@ -214,8 +189,9 @@ def test_an_unknown_issuer_is_offered_to_trust_by_its_fingerprint(tls_dovecot, t
 
 
 def test_a_pinned_certificate_is_the_only_one_accepted():
+    # A server of its own: the test renews its certificate.
     with DovecotServer(tls=True) as server:
-        server.add_user("pin", PASSWORD)
+        server.add_user("pin", APP_PASSWORD)
         server.append("pin", [email()])
         pin = der_fingerprint(server)
         for security, port in (("ssl", server.ssl_port), ("starttls", server.port)):
@@ -229,11 +205,11 @@ def test_a_pinned_certificate_is_the_only_one_accepted():
             assert error.fingerprint == der_fingerprint(server) != pin
 
 
-def test_a_pin_does_not_trust_a_certificate_the_system_trusts(tls_dovecot, tls_user,
-                                                              monkeypatch):
+def test_a_pin_does_not_trust_a_certificate_the_system_trusts(tls_dovecot, tls_user, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_dovecot.cert_path))
-    pinned = settings(tls_dovecot, tls_user, security="ssl", port=tls_dovecot.ssl_port,
-                      tls_fingerprint="ab" * 32)
+    pinned = settings(
+        tls_dovecot, tls_user, security="ssl", port=tls_dovecot.ssl_port, tls_fingerprint="ab" * 32
+    )
     assert "cambió" in failure(pinned).message
 
 

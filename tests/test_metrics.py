@@ -6,10 +6,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import SHARED_SAMPLES
+from helpers import (
+    SHARED_SAMPLES,
+    expected_transactions,
+    imap_account,
+    new_imap_user,
+    sample_messages,
+)
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
-from test_sync import expected_transactions, imap_account, new_imap_user, sample_messages
 from worker_process import run_worker_process
 
 from expense_sync import metrics
@@ -26,9 +31,11 @@ def scrape(client, **headers) -> dict[tuple, float]:
     """Every sample of /metrics as {(name, sorted labels): value}."""
     response = client.get("/metrics", headers=headers)
     assert response.status_code == 200, response.data
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(response.get_data(as_text=True))
-            for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for s in family.samples
+    }
 
 
 def test_anonymous_scraper_gets_401_not_a_login_page(app, client):
@@ -71,7 +78,6 @@ def test_queue_depth_is_read_at_scrape_time(app, client):
     assert samples[("expense_sync_queue_up", ())] == 1
 
 
-@pytest.mark.skipif(not SHARED_SAMPLES.exists(), reason="shared samples missing")
 def test_a_sync_records_emails_expenses_and_errors(app, client, dovecot, tmp_path, monkeypatch):
     # The work-horses are forked children: what they count lives in PROMETHEUS_MULTIPROC_DIR,
     # which prometheus_client reads when metrics are created (at import). So the worker runs
@@ -100,8 +106,10 @@ def test_a_sync_records_emails_expenses_and_errors(app, client, dovecot, tmp_pat
     with app.app_context():
         session = db.session.execute(db.select(SyncSession).filter_by(token=token)).scalar_one()
         assert session.status == "failed"
-        assert (session.detected_expenses, session.error_count) == (sum(
-            1 for t in expected_transactions() if t[1] not in ("refund", "transfer_in")), 1)
+        assert (session.detected_expenses, session.error_count) == (
+            sum(1 for t in expected_transactions() if t[1] not in ("refund", "transfer_in")),
+            1,
+        )
         expected = {
             ("expense_sync_emails_processed_total", ()): session.processed_emails,
             ("expense_sync_expenses_detected_total", ()): session.detected_expenses,
@@ -124,8 +132,15 @@ def test_a_stream_counts_itself_its_events_and_their_latency(app, client, auth, 
     auth.login()
     with app.app_context():
         user = db.session.execute(db.select(User)).scalar_one()
-        db.session.add(EmailAccount(user_id=user.id, bank="bac", address="a@x.cr",
-                                    source_kind="maildir", local_path=str(tmp_path)))
+        db.session.add(
+            EmailAccount(
+                user_id=user.id,
+                bank="bac",
+                address="a@x.cr",
+                source_kind="maildir",
+                local_path=str(tmp_path),
+            )
+        )
         db.session.commit()
         session = control.start(user)
         token, account_id = session.token, session.accounts[0].email_account_id
@@ -151,14 +166,15 @@ def test_a_stream_counts_itself_its_events_and_their_latency(app, client, auth, 
     assert REGISTRY.get_sample_value("expense_sync_stream_events_total") == events_before + 2
     after = REGISTRY.get_sample_value("expense_sync_broadcast_latency_seconds_count")
     assert after == latency_before + 2
-    assert REGISTRY.get_sample_value("expense_sync_broadcast_latency_seconds_bucket",
-                                     {"le": "+Inf"}) >= 2
+    assert (
+        REGISTRY.get_sample_value("expense_sync_broadcast_latency_seconds_bucket", {"le": "+Inf"})
+        >= 2
+    )
 
 
 def test_refused_subscriptions_are_counted_by_reason(app, client, auth):
     def refused(reason):
-        return REGISTRY.get_sample_value("expense_sync_stream_refusals_total",
-                                         {"reason": reason})
+        return REGISTRY.get_sample_value("expense_sync_stream_refusals_total", {"reason": reason})
 
     before = {reason: refused(reason) for reason in metrics.REFUSAL_REASONS}
     client.get("/sync_sessions/nope/stream")
@@ -169,16 +185,23 @@ def test_refused_subscriptions_are_counted_by_reason(app, client, auth):
         last = client.get("/sync_sessions/nope/stream")
     assert last.status_code == 429
     assert {reason: refused(reason) - before[reason] for reason in before} == {
-        "not_logged_in": 1, "foreign_origin": 1, "not_found": 9, "rate_limited": 1}
+        "not_logged_in": 1,
+        "foreign_origin": 1,
+        "not_found": 9,
+        "rate_limited": 1,
+    }
 
 
-@pytest.mark.parametrize("q, buckets, expected", [
-    (0.5, [(0.1, 50), (0.2, 100), (float("inf"), 100)], 0.1),
-    (0.95, [(0.1, 50), (0.2, 100), (float("inf"), 100)], 0.19),
-    (0.99, [(0.1, 0), (0.2, 0), (float("inf"), 10)], 0.2),
-    (0.5, [(0.1, 0), (float("inf"), 0)], None),
-    (0.5, [], None),
-])
+@pytest.mark.parametrize(
+    "q, buckets, expected",
+    [
+        (0.5, [(0.1, 50), (0.2, 100), (float("inf"), 100)], 0.1),
+        (0.95, [(0.1, 50), (0.2, 100), (float("inf"), 100)], 0.19),
+        (0.99, [(0.1, 0), (0.2, 0), (float("inf"), 10)], 0.2),
+        (0.5, [(0.1, 0), (float("inf"), 0)], None),
+        (0.5, [], None),
+    ],
+)
 def test_quantile_matches_prometheus_histogram_quantile(q, buckets, expected):
     assert metrics.quantile(q, buckets) == pytest.approx(expected)
 
@@ -202,8 +225,12 @@ def test_eta_accuracy_grades_only_completed_syncs():
 def test_halfway_estimate_is_the_first_one_shown_past_half_way(app):
     with app.app_context():
         progress = Progress(get_redis())
-        progress.start_session("t", status="running", started_at_ms=1,
-                               accounts=[{"id": 1, "bank": "BAC", "total": 100}])
+        progress.start_session(
+            "t",
+            status="running",
+            started_at_ms=1,
+            accounts=[{"id": 1, "bank": "BAC", "total": 100}],
+        )
         for processed in (40, 60, 80):
             progress.update_account("t", 1, status="processing", processed=processed)
             progress.publish("t", force=True)
@@ -221,8 +248,10 @@ def test_alert_rules_only_use_metrics_we_export(client, app):
     assert used and used <= exported, used - exported
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing (make test "
-                    "installs Debian's prometheus package)")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool missing (make test installs Debian's prometheus package)",
+)
 def test_alert_rules_are_valid_and_fire_when_they_should():
     for command in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
         done = subprocess.run(["promtool", *command], cwd=RULES, capture_output=True, text=True)

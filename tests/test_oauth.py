@@ -11,16 +11,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from helpers import AuthActions, csrf_token
+from helpers import AuthActions, csrf_token, load, run_worker
 from imap_proxy import Answer, ImapProxy
 from oauth_server import OAuthServer
 from servers import DovecotServer
-from test_sync import _user, load, run_worker
 
 from expense_sync import crypto
 from expense_sync.demo import generate_notifications
 from expense_sync.extensions import db
-from expense_sync.models import EmailAccount, Expense
+from expense_sync.models import EmailAccount, Expense, User
 from expense_sync.sync import control
 
 CALLBACK = "http://localhost/accounts/oauth/google/callback"
@@ -43,8 +42,12 @@ def dovecot(auth):
 def google(app, auth):
     """The app with Google sign-in configured against the test's authorization server."""
     auth.lifetime = 3600
-    app.config.update(GOOGLE_CLIENT_ID="google-app", GOOGLE_CLIENT_SECRET="google-secret",
-                      GOOGLE_AUTHORIZE_URL=auth.authorize_url, GOOGLE_TOKEN_URL=auth.token_url)
+    app.config.update(
+        GOOGLE_CLIENT_ID="google-app",
+        GOOGLE_CLIENT_SECRET="google-secret",
+        GOOGLE_AUTHORIZE_URL=auth.authorize_url,
+        GOOGLE_TOKEN_URL=auth.token_url,
+    )
     return app
 
 
@@ -61,26 +64,47 @@ def mailbox(dovecot, count: int = 0) -> Mailbox:
     if generated:
         dovecot.append(address, [g.raw for g in generated])
     # One expense per bank transaction, however many notices tell it.
-    keys = {(e["bank"], e["reference"], e["authorization"]) if e["reference"] else
-            (e["bank"], e["kind"], e["amount"], e["currency"], e["card_last4"],
-             e["occurred_at"][:16])
-            for e in (g.expected for g in generated) if e["status"] == "transaction"}
+    keys = {
+        (e["bank"], e["reference"], e["authorization"])
+        if e["reference"]
+        else (
+            e["bank"],
+            e["kind"],
+            e["amount"],
+            e["currency"],
+            e["card_last4"],
+            e["occurred_at"][:16],
+        )
+        for e in (g.expected for g in generated)
+        if e["status"] == "transaction"
+    }
     return Mailbox(address, len(keys))
 
 
 def start(client, dovecot, box: Mailbox, port=None, **extra):
-    form = {"bank": "bac", "address": box.address, "source_kind": "imap", "provider": "gmail",
-            "imap_host": "127.0.0.1", "imap_port": str(port or dovecot.port),
-            "imap_security": "none", "folder": "INBOX",
-            "csrf_token": csrf_token(client, "/accounts/new")} | extra
+    form = {
+        "bank": "bac",
+        "address": box.address,
+        "source_kind": "imap",
+        "provider": "gmail",
+        "imap_host": "127.0.0.1",
+        "imap_port": str(port or dovecot.port),
+        "imap_security": "none",
+        "folder": "INBOX",
+        "csrf_token": csrf_token(client, "/accounts/new"),
+    } | extra
     return client.post("/accounts/oauth/google/start", data=form)
 
 
 def consent(response, user: str, confirm: str = "yes") -> str:
     """Answer the provider's consent page; return our callback URL it redirects to."""
     assert response.status_code == 302, response.get_data(as_text=True)
-    page = requests.post(response.location, data={"username": user, "confirm": confirm},
-                         allow_redirects=False, timeout=10)
+    page = requests.post(
+        response.location,
+        data={"username": user, "confirm": confirm},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert page.status_code == 302, page.text
     return page.headers["Location"]
 
@@ -93,12 +117,13 @@ def connect(client, dovecot, box: Mailbox, port=None) -> int:
 
 def sync(app, user_id) -> tuple:
     with app.app_context():
-        token = control.start(_user(user_id)).token
+        token = control.start(db.session.get(User, user_id)).token
     run_worker(app)
     with app.app_context():
         session = load(token)
-        stored = db.session.scalar(db.select(db.func.count()).select_from(Expense)
-                                   .filter_by(user_id=user_id))
+        stored = db.session.scalar(
+            db.select(db.func.count()).select_from(Expense).filter_by(user_id=user_id)
+        )
         return session, stored
 
 
@@ -110,12 +135,17 @@ def test_buttons_only_for_configured_providers(app, client):
     app.config.update(GOOGLE_CLIENT_ID="google-app")
     html = client.get("/accounts/new").get_data(as_text=True)
     assert "Conectar con Google" in html and "Conectar con Microsoft" not in html
-    assert client.post("/accounts/oauth/microsoft/start",
-                       data={"csrf_token": csrf_token(client, "/accounts")}).status_code == 404
+    assert (
+        client.post(
+            "/accounts/oauth/microsoft/start", data={"csrf_token": csrf_token(client, "/accounts")}
+        ).status_code
+        == 404
+    )
 
 
-def test_consent_with_pkce_stores_the_grant_encrypted_and_logs_in(google, auth, auth_client,
-                                                                  dovecot):
+def test_consent_with_pkce_stores_the_grant_encrypted_and_logs_in(
+    google, auth, auth_client, dovecot
+):
     client = auth_client
     box = mailbox(dovecot, count=30)
     response = start(client, dovecot, box)
@@ -138,10 +168,20 @@ def test_consent_with_pkce_stores_the_grant_encrypted_and_logs_in(google, auth, 
         account_id = account.id
     html = client.get("/accounts").get_data(as_text=True)
     assert "conectada con Google" in html
-    probe = client.post(f"/accounts/{account_id}/test", data={
-        "bank": "bac", "address": box.address, "source_kind": "imap", "provider": "gmail",
-        "imap_host": "127.0.0.1", "imap_port": str(dovecot.port), "imap_security": "none",
-        "folder": "INBOX", "csrf_token": csrf_token(client, "/accounts")})
+    probe = client.post(
+        f"/accounts/{account_id}/test",
+        data={
+            "bank": "bac",
+            "address": box.address,
+            "source_kind": "imap",
+            "provider": "gmail",
+            "imap_host": "127.0.0.1",
+            "imap_port": str(dovecot.port),
+            "imap_security": "none",
+            "folder": "INBOX",
+            "csrf_token": csrf_token(client, "/accounts"),
+        },
+    )
     assert "Conexión exitosa: la carpeta tiene 30 correos." in probe.get_data(as_text=True)
     assert (issued.access_token, True) in auth.introspections  # Dovecot asked our server
 
@@ -157,13 +197,15 @@ def test_a_denied_consent_adds_no_account(google, auth_client, dovecot):
 
 
 def test_a_callback_that_did_not_start_here_is_refused(google, auth_client):
-    response = auth_client.get("/accounts/oauth/google/callback?code=x&state=y",
-                               follow_redirects=True)
+    response = auth_client.get(
+        "/accounts/oauth/google/callback?code=x&state=y", follow_redirects=True
+    )
     assert "no empezó aquí" in response.get_data(as_text=True)
 
 
-def test_the_worker_refreshes_a_token_before_it_expires(google, auth, auth_client, dovecot,
-                                                        user_id):
+def test_the_worker_refreshes_a_token_before_it_expires(
+    google, auth, auth_client, dovecot, user_id
+):
     auth.lifetime = 30  # under the refresh margin: no login may use a token this close to expiry
     box = mailbox(dovecot, count=60)
     with google.app_context():
@@ -193,11 +235,17 @@ class ExpiringBye(Answer):
         return hit
 
 
-def test_a_token_expired_mid_sync_is_refreshed_and_nothing_is_lost(google, auth, auth_client,
-                                                                  dovecot, user_id):
+def test_a_token_expired_mid_sync_is_refreshed_and_nothing_is_lost(
+    google, auth, auth_client, dovecot, user_id
+):
     box = mailbox(dovecot, count=520)
-    bye = ExpiringBye(auth, command=rb"^UID FETCH", skip=1, after_literals=50,
-                      reply=b"* BYE [UNAVAILABLE] Server Unavailable. 15\r\n")
+    bye = ExpiringBye(
+        auth,
+        command=rb"^UID FETCH",
+        skip=1,
+        after_literals=50,
+        reply=b"* BYE [UNAVAILABLE] Server Unavailable. 15\r\n",
+    )
     with ImapProxy(dovecot.port, answers=[bye]) as proxy:
         with google.app_context():
             connect(auth_client, dovecot, box, port=proxy.port)
@@ -212,8 +260,9 @@ def test_a_token_expired_mid_sync_is_refreshed_and_nothing_is_lost(google, auth,
     assert auth.introspections[-1] == (auth.tokens[-1].access_token, True)
 
 
-def test_a_revoked_grant_fails_the_account_until_it_is_reconnected(google, auth, auth_client,
-                                                                  dovecot, user_id):
+def test_a_revoked_grant_fails_the_account_until_it_is_reconnected(
+    google, auth, auth_client, dovecot, user_id
+):
     box = mailbox(dovecot, count=20)
     with google.app_context():
         account_id = connect(auth_client, dovecot, box)
@@ -225,8 +274,10 @@ def test_a_revoked_grant_fails_the_account_until_it_is_reconnected(google, auth,
     html = auth_client.get("/accounts").get_data(as_text=True)
     assert "Vuelva a conectar su cuenta" in html and "Volver a conectar" in html
 
-    again = auth_client.post("/accounts/oauth/google/start", data={
-        "account_id": str(account_id), "csrf_token": csrf_token(auth_client, "/accounts")})
+    again = auth_client.post(
+        "/accounts/oauth/google/start",
+        data={"account_id": str(account_id), "csrf_token": csrf_token(auth_client, "/accounts")},
+    )
     assert auth_client.get(consent(again, box.address)).location.endswith("/accounts")
     session, stored = sync(google, user_id)
     assert session.status == "completed", session.error_message

@@ -30,6 +30,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURES, SHARED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,9 +41,7 @@ from expense_sync.parsing.model import IGNORED_REASONS, UNPARSED_REASONS
 from expense_sync.parsing.text import fold
 
 TESTS = Path(__file__).resolve().parent
-SHARED = TESTS.parents[1] / "shared"
 SAMPLE_DIRS = (SHARED / "samples" / "emails", SHARED / "samples2" / "emails")
-FIXTURES = TESTS / "fixtures" / "emails"
 
 
 def deterministic(examples: int) -> settings:

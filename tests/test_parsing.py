@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from helpers import FIXTURES, SHARED
 
 from expense_sync.parsing import (
     BANKS,
@@ -21,9 +22,7 @@ from expense_sync.parsing import (
 from expense_sync.parsing.registry import bank_choices
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 SAMPLE_SETS = ("samples", "samples2")
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "emails"
 # The shared samples name every ignored email's reason with three words; the parser names
 # the rule that decided it. Each rule falls under one of the samples' words.
 SAMPLE_REASON = {
@@ -57,9 +56,20 @@ def cli_lines() -> dict:
         emails = SHARED / name / "emails"
         if emails.is_dir():
             printed = subprocess.run(
-                [sys.executable, "-m", "flask", "--app", "wsgi", "parse-emails", "--json",
-                 str(emails)],
-                cwd=ROOT, capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "flask",
+                    "--app",
+                    "wsgi",
+                    "parse-emails",
+                    "--json",
+                    str(emails),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
             for record in map(json.loads, printed.splitlines()):
                 lines[(name, Path(record["file"]).name)] = record

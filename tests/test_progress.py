@@ -15,10 +15,17 @@ from expense_sync.progress import Progress, build_state, events_key, percentage,
 from expense_sync.sync import control
 
 
-@pytest.mark.parametrize("processed, total, status, expected", [
-    (0, 0, "running", 0), (0, 0, "completed", 100), (450, 1000, "running", 45),
-    (999, 1000, "running", 99), (1000, 1000, "running", 100), (1200, 1000, "running", 100),
-])
+@pytest.mark.parametrize(
+    "processed, total, status, expected",
+    [
+        (0, 0, "running", 0),
+        (0, 0, "completed", 100),
+        (450, 1000, "running", 45),
+        (999, 1000, "running", 99),
+        (1000, 1000, "running", 100),
+        (1200, 1000, "running", 100),
+    ],
+)
 def test_percentage_never_passes_100(processed, total, status, expected):
     assert percentage(processed, total, status) == expected
 
@@ -41,15 +48,16 @@ def test_time_remaining_unknown_before_progress_and_zero_at_the_end():
 
 def test_state_adds_accounts_and_estimates_only_while_running():
     accounts = [
-        {"processed_emails": 150, "total_emails": 150, "detected_expenses": 120,
-         "error_count": 1},
-        {"processed_emails": 300, "total_emails": 650, "detected_expenses": 250,
-         "error_count": 0},
+        {"processed_emails": 150, "total_emails": 150, "detected_expenses": 120, "error_count": 1},
+        {"processed_emails": 300, "total_emails": 650, "detected_expenses": 250, "error_count": 0},
         {"processed_emails": 0, "total_emails": 200, "detected_expenses": 0, "error_count": 0},
     ]
     state = build_state("running", accounts, started_at_ms=1_000, now=61.0)
     assert (state["processed_emails"], state["total_emails"], state["progress_percentage"]) == (
-        450, 1000, 45)
+        450,
+        1000,
+        45,
+    )
     assert (state["detected_expenses"], state["error_count"]) == (370, 1)
     assert state["time_remaining_seconds"] == round(550 / (450 / 60))
     assert build_state("paused", accounts, started_at_ms=1_000)["time_remaining_seconds"] is None
@@ -62,15 +70,27 @@ def test_counting_publishes_each_accounts_total_as_soon_as_it_is_known(app, tmp_
         for n, size in enumerate((3, 5)):
             maildir = tmp_path / f"box{n}"
             write_maildir(maildir, generate_notifications(size, seed=n, to_address=user.email))
-            db.session.add(EmailAccount(user=user, bank="bac", address=user.email,
-                                        source_kind="maildir", local_path=str(maildir)))
+            db.session.add(
+                EmailAccount(
+                    user=user,
+                    bank="bac",
+                    address=user.email,
+                    source_kind="maildir",
+                    local_path=str(maildir),
+                )
+            )
         db.session.commit()
         session = control.start(user)
         start_sync(session.id)
-        events = [json.loads(fields[b"data"])["state"] for _, fields in
-                  get_redis().xrange(events_key(session.token))]
-    counting = [(e["counting"], [(a["counted"], a["total_emails"]) for a in e["accounts"]])
-                for e in events if e["status"] == "running"]
+        events = [
+            json.loads(fields[b"data"])["state"]
+            for _, fields in get_redis().xrange(events_key(session.token))
+        ]
+    counting = [
+        (e["counting"], [(a["counted"], a["total_emails"]) for a in e["accounts"]])
+        for e in events
+        if e["status"] == "running"
+    ]
     assert counting[0] == ({"done": 0, "total": 2}, [(False, 0), (False, 0)])
     assert ({"done": 1, "total": 2}, [(True, 3), (False, 0)]) in counting
     assert ({"done": 2, "total": 2}, [(True, 3), (True, 5)]) in counting
@@ -82,9 +102,16 @@ def test_the_widget_says_which_accounts_are_still_being_counted(app, auth, clien
     auth.login()
     with app.app_context():
         user = db.session.execute(db.select(User)).scalar_one()
-        accounts = [EmailAccount(user_id=user.id, bank=bank, address=f"{bank}@x.cr",
-                                 source_kind="maildir", local_path=str(tmp_path))
-                    for bank in ("bac", "promerica", "davibank")]
+        accounts = [
+            EmailAccount(
+                user_id=user.id,
+                bank=bank,
+                address=f"{bank}@x.cr",
+                source_kind="maildir",
+                local_path=str(tmp_path),
+            )
+            for bank in ("bac", "promerica", "davibank")
+        ]
         db.session.add_all(accounts)
         db.session.commit()
         session = control.start(user)
@@ -108,10 +135,22 @@ def test_the_widget_says_which_accounts_are_still_being_counted(app, auth, clien
 
 
 def test_failed_accounts_are_counted_apart_from_unreadable_mail():
-    accounts = [{"status": "failed", "processed_emails": 0, "total_emails": 0,
-                 "detected_expenses": 0, "error_count": 0},
-                {"status": "completed", "processed_emails": 5, "total_emails": 5,
-                 "detected_expenses": 3, "error_count": 2}]
+    accounts = [
+        {
+            "status": "failed",
+            "processed_emails": 0,
+            "total_emails": 0,
+            "detected_expenses": 0,
+            "error_count": 0,
+        },
+        {
+            "status": "completed",
+            "processed_emails": 5,
+            "total_emails": 5,
+            "detected_expenses": 3,
+            "error_count": 2,
+        },
+    ]
     state = build_state("failed", accounts)
     assert (state["error_count"], state["failed_accounts"], state["counting"]) == (2, 1, None)
 
@@ -125,8 +164,15 @@ def test_the_job_reads_what_counting_found_and_the_mail_that_came_since(app, tmp
         user = create_user("ana@example.cr", "x" * 12)
         maildir = tmp_path / "box"
         write_maildir(maildir, generate_notifications(6, seed=1, to_address=user.email))
-        db.session.add(EmailAccount(user=user, bank="bac", address=user.email,
-                                    source_kind="maildir", local_path=str(maildir)))
+        db.session.add(
+            EmailAccount(
+                user=user,
+                bank="bac",
+                address=user.email,
+                source_kind="maildir",
+                local_path=str(maildir),
+            )
+        )
         db.session.commit()
         session = control.start(user)
         start_sync(session.id)

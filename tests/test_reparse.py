@@ -6,11 +6,17 @@ import time
 from pathlib import Path
 
 import pytest
-import test_resilience
 from flask_migrate import downgrade, upgrade
+from helpers import (
+    FIXTURES,
+    imap_account,
+    load,
+    new_imap_user,
+    run_worker,
+    wait_for_end,
+    wait_for_progress,
+)
 from servers import kill_tree
-from test_resilience import wait_for_end, wait_for_progress
-from test_sync import imap_account, load, new_imap_user, run_worker
 
 from expense_sync import engine
 from expense_sync.auth import create_user
@@ -32,14 +38,11 @@ from expense_sync.sync import control
 from expense_sync.workers import make_worker, redis_connection
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures" / "emails"
 OLD_UNREADABLE = "unrecognised notification format"  # what the first parsers stored
 # Mail a bank sent that is no transaction (so the scan fetches it).
 BANK_IGNORED = {"declined", "zero_preauthorization", "own_card_payment", "statement", "offer"}
 
 # The app on its own Redis with real `python worker.py` processes to kill.
-own_redis = test_resilience.own_redis
-stack = test_resilience.stack
 
 
 @pytest.fixture
@@ -65,9 +68,12 @@ def stored(user_id: int) -> tuple[list, list]:
     db.session.expire_all()
     expenses = sorted(
         (e.message_key, e.transaction_key, e.kind, e.direction, e.amount_cents, e.currency)
-        for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id)))
-    unreadable = sorted((u.message_key, u.reason) for u in
-                        db.session.scalars(db.select(UnreadableEmail).filter_by(user_id=user_id)))
+        for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))
+    )
+    unreadable = sorted(
+        (u.message_key, u.reason)
+        for u in db.session.scalars(db.select(UnreadableEmail).filter_by(user_id=user_id))
+    )
     return expenses, unreadable
 
 
@@ -95,25 +101,45 @@ class OldParser:
 
     def read_as_unparsed(self, key: str) -> None:
         self.never_stored(key)
-        db.session.add(UnreadableEmail(user_id=self.account.user_id, message_key=key,
-                                       email_account_id=self.account.id, bank="bac",
-                                       reason=OLD_UNREADABLE))
+        db.session.add(
+            UnreadableEmail(
+                user_id=self.account.user_id,
+                message_key=key,
+                email_account_id=self.account.id,
+                bank="bac",
+                reason=OLD_UNREADABLE,
+            )
+        )
 
     def never_stored(self, key: str) -> None:
         """Ignored by mistake, or from a bank whose senders the scan did not know yet."""
-        found = db.session.execute(db.delete(Expense).where(
-            Expense.email_account_id == self.account.id, Expense.message_key == key))
+        found = db.session.execute(
+            db.delete(Expense).where(
+                Expense.email_account_id == self.account.id, Expense.message_key == key
+            )
+        )
         assert found.rowcount == 1, key
 
     def read_as_withdrawal(self, key: str) -> None:
-        db.session.add(Expense(
-            user_id=self.account.user_id, email_account_id=self.account.id, message_key=key,
-            transaction_key=f"bac:withdrawal:old:{key}", bank="bac", kind="withdrawal",
-            direction="out", amount_cents=2_000_000, currency="CRC", occurred_at=now_utc()))
+        db.session.add(
+            Expense(
+                user_id=self.account.user_id,
+                email_account_id=self.account.id,
+                message_key=key,
+                transaction_key=f"bac:withdrawal:old:{key}",
+                bank="bac",
+                kind="withdrawal",
+                direction="out",
+                amount_cents=2_000_000,
+                currency="CRC",
+                occurred_at=now_utc(),
+            )
+        )
 
     def old_reason(self, key: str) -> None:
-        row = db.session.scalars(db.select(UnreadableEmail).filter_by(
-            email_account_id=self.account.id, message_key=key)).one()
+        row = db.session.scalars(
+            db.select(UnreadableEmail).filter_by(email_account_id=self.account.id, message_key=key)
+        ).one()
         row.reason = OLD_UNREADABLE
 
     def done(self) -> None:
@@ -136,9 +162,15 @@ def test_sync_rereads_what_older_parsers_stored_and_stores_nothing_twice(app, do
         db.session.commit()
     first = sync_counted_first(app, user)[0]
 
-    keys = {name: keyed(raw, address) for name, raw in (
-        ("cardless", cardless), ("new_bank", new_bank), ("new_layout", new_layout),
-        ("unknown", unknown))}
+    keys = {
+        name: keyed(raw, address)
+        for name, raw in (
+            ("cardless", cardless),
+            ("new_bank", new_bank),
+            ("new_layout", new_layout),
+            ("unknown", unknown),
+        )
+    }
     assert keys["cardless"][1].status != TRANSACTION
     assert keys["unknown"][1].status == UNPARSED
     assert all(keys[name][1].transaction.direction == "out" for name in ("new_bank", "new_layout"))
@@ -182,11 +214,16 @@ def test_sync_rereads_what_older_parsers_stored_and_stores_nothing_twice(app, do
     third = sync_counted_first(app, user)[0]
     with app.app_context():
         third = load(third)
-        assert (third.status, third.total_emails, third.detected_expenses,
-                third.error_count) == ("completed", 0, 0, 0)
+        assert (third.status, third.total_emails, third.detected_expenses, third.error_count) == (
+            "completed",
+            0,
+            0,
+            0,
+        )
         assert stored(user) == after
 
 
+@pytest.mark.slow
 def test_reread_killed_midway_resumes_from_its_checkpoint(stack, dovecot):
     mailbox = new_imap_user(dovecot)
     address = f"{mailbox}@example.cr"
@@ -206,8 +243,11 @@ def test_reread_killed_midway_resumes_from_its_checkpoint(stack, dovecot):
         old = OldParser(account_of(user_id))
         for key in [row[0] for row in fresh[0]][::25]:  # spread over every batch
             old.read_as_unparsed(key)
-        ignored = [key for key, outcome in (keyed(raw, address) for raw in generated)
-                   if outcome.reason in BANK_IGNORED]
+        ignored = [
+            key
+            for key, outcome in (keyed(raw, address) for raw in generated)
+            if outcome.reason in BANK_IGNORED
+        ]
         for key in ignored:
             old.read_as_withdrawal(key)
         old.done()
@@ -225,7 +265,10 @@ def test_reread_killed_midway_resumes_from_its_checkpoint(stack, dovecot):
     stack.start_worker()  # its first maintenance finds the dead worker's job
     state = wait_for_end(stack, token)
     assert (state["status"], state["processed_emails"], state["total_emails"]) == (
-        "completed", total, total)
+        "completed",
+        total,
+        total,
+    )
     with stack.app_context():
         assert stored(user_id) == fresh
         assert account_of(user_id).reread_until_uid == 0
@@ -267,8 +310,9 @@ def test_reparse_command_rereads_and_prints_the_state_as_sync_does(stack, doveco
 def test_reparse_refuses_while_a_sync_runs(app, runner, user):
     with app.app_context():
         email = db.session.get(User, user).email
-        account = EmailAccount(user_id=user, bank="bac", address=email, source_kind="mbox",
-                               local_path="/nonexistent")
+        account = EmailAccount(
+            user_id=user, bank="bac", address=email, source_kind="mbox", local_path="/nonexistent"
+        )
         db.session.add(account)
         db.session.commit()
         control.start(db.session.get(User, user))  # no worker: it stays pending
@@ -290,11 +334,13 @@ MIGRATIONS = str(ROOT / "migrations")
 
 
 def test_migration_rewrites_old_reasons_and_marks_accounts_read_by_version_1(app):
-    old_reasons = {"unrecognised notification format": "unknown_layout",
-                   "amount missing or unreadable": "amount_unreadable",
-                   "error interno del lector": "parser_error",
-                   "parser error": "parser_error",
-                   "algo que nadie conoce": "algo que nadie conoce"}
+    old_reasons = {
+        "unrecognised notification format": "unknown_layout",
+        "amount missing or unreadable": "amount_unreadable",
+        "error interno del lector": "parser_error",
+        "parser error": "parser_error",
+        "algo que nadie conoce": "algo que nadie conoce",
+    }
     with app.app_context():
         db.session.remove()
         downgrade(directory=MIGRATIONS, revision="bea467c521aa")
@@ -302,8 +348,9 @@ def test_migration_rewrites_old_reasons_and_marks_accounts_read_by_version_1(app
             insert_before_versions(old_reasons)
         finally:
             upgrade(directory=MIGRATIONS)
-        reasons = dict(db.session.execute(db.text(
-            "SELECT message_key, reason FROM unreadable_email")).all())
+        reasons = dict(
+            db.session.execute(db.text("SELECT message_key, reason FROM unreadable_email")).all()
+        )
         assert reasons == {f"<{old}>": new for old, new in old_reasons.items()}
         account = db.session.scalars(db.select(EmailAccount)).one()
         assert (account.parser_version, account.reread_until_uid) == (1, 0)
@@ -316,19 +363,37 @@ def test_migration_rewrites_old_reasons_and_marks_accounts_read_by_version_1(app
 def insert_before_versions(reasons) -> None:
     """Rows as the first schema held them, written with plain SQL (the models are newer)."""
     now = now_utc()
-    user_id = db.session.execute(db.text(
-        "INSERT INTO \"user\" (email, password_hash, is_admin, session_nonce, created_at)"
-        " VALUES ('a@example.cr', 'x', false, 'n', :now) RETURNING id"), {"now": now}).scalar()
-    account_id = db.session.execute(db.text(
-        "INSERT INTO email_account (user_id, bank, address, source_kind, folder, last_uid,"
-        " uidvalidity_changes, created_at)"
-        " VALUES (:user, 'bac', 'a@example.cr', 'imap', 'INBOX', 40, 0, :now) RETURNING id"),
-        {"user": user_id, "now": now}).scalar()
-    db.session.execute(db.text(
-        "INSERT INTO unreadable_email (user_id, email_account_id, message_key, reason,"
-        " created_at) VALUES (:user, :account, :key, :reason, :now)"),
-        [{"user": user_id, "account": account_id, "key": f"<{reason}>", "reason": reason,
-          "now": now} for reason in reasons])
+    user_id = db.session.execute(
+        db.text(
+            'INSERT INTO "user" (email, password_hash, is_admin, session_nonce, created_at)'
+            " VALUES ('a@example.cr', 'x', false, 'n', :now) RETURNING id"
+        ),
+        {"now": now},
+    ).scalar()
+    account_id = db.session.execute(
+        db.text(
+            "INSERT INTO email_account (user_id, bank, address, source_kind, folder, last_uid,"
+            " uidvalidity_changes, created_at)"
+            " VALUES (:user, 'bac', 'a@example.cr', 'imap', 'INBOX', 40, 0, :now) RETURNING id"
+        ),
+        {"user": user_id, "now": now},
+    ).scalar()
+    db.session.execute(
+        db.text(
+            "INSERT INTO unreadable_email (user_id, email_account_id, message_key, reason,"
+            " created_at) VALUES (:user, :account, :key, :reason, :now)"
+        ),
+        [
+            {
+                "user": user_id,
+                "account": account_id,
+                "key": f"<{reason}>",
+                "reason": reason,
+                "now": now,
+            }
+            for reason in reasons
+        ],
+    )
     db.session.commit()
     db.session.remove()
 

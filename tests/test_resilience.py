@@ -1,22 +1,16 @@
 """Real worker processes killed with SIGKILL, and Redis restarted, in the middle of a sync."""
 
 import json
-import os
 import random
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import redis
-from helpers import identity
-from servers import DovecotServer, RedisServer, kill_tree
-from test_sync import imap_account, load, new_imap_user
+from helpers import identity, imap_account, load, new_imap_user, wait_for_end, wait_for_progress
+from servers import DovecotServer, kill_tree
 
-from expense_sync import create_app
 from expense_sync.auth import create_user
 from expense_sync.demo import generate_notifications
 from expense_sync.extensions import db
@@ -24,58 +18,42 @@ from expense_sync.models import Expense, User
 from expense_sync.progress import TERMINAL_STATES, Progress, events_key
 from expense_sync.sync import control
 
-ROOT = Path(__file__).resolve().parents[1]
+# Real processes killed and restarted: minutes in all, so `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
+
 CR = ZoneInfo("America/Costa_Rica")
 MESSAGES = 1500
 WORKER_STARTUP = 10  # seconds for `python worker.py` to import the app, on a slow machine
 
 
-@pytest.fixture
-def own_redis():
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def stack(app, own_redis):
-    """The app on its own Redis, and a way to start real `python worker.py` processes."""
-    stack_app = create_app({**app.config, "REDIS_URL": own_redis.url,
-                            "RATELIMIT_STORAGE_URI": own_redis.url})
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "REDIS_URL": own_redis.url, "JOB_RETRY_INTERVALS": "0", "EXPENSE_SYNC_ENV": "test"}
-    workers = []
-
-    def start_worker(**overrides: str) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT,
-                                   env={**env, **overrides},
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
-        workers.append(process)
-        return process
-
-    stack_app.start_worker = start_worker
-    yield stack_app
-    for process in workers:
-        kill_tree(process.pid)
-
-
 def mailbox_with_notifications(dovecot, seed: int):
     mailbox = new_imap_user(dovecot)
     # The account's address (see imap_account): forwards the owner made must count.
-    generated = list(generate_notifications(MESSAGES, seed=seed,
-                                            to_address=f"{mailbox}@example.cr"))
+    generated = list(
+        generate_notifications(MESSAGES, seed=seed, to_address=f"{mailbox}@example.cr")
+    )
     dovecot.append(mailbox, [g.raw for g in generated])
-    expected = {identity(e["bank"], e["kind"], e["amount"], e["currency"], e["reference"],
-                         e["occurred_at"])
-                for e in (g.expected for g in generated) if e["status"] == "transaction"}
+    expected = {
+        identity(e["bank"], e["kind"], e["amount"], e["currency"], e["reference"], e["occurred_at"])
+        for e in (g.expected for g in generated)
+        if e["status"] == "transaction"
+    }
     return mailbox, expected
 
 
 def stored(user_id: int) -> list[tuple]:
     db.session.expire_all()
-    return [identity(e.bank, e.kind, f"{e.amount:.2f}", e.currency, e.reference,
-                     e.occurred_at.astimezone(CR).isoformat())
-            for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))]
+    return [
+        identity(
+            e.bank,
+            e.kind,
+            f"{e.amount:.2f}",
+            e.currency,
+            e.reference,
+            e.occurred_at.astimezone(CR).isoformat(),
+        )
+        for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))
+    ]
 
 
 def start_sync(stack, dovecot, mailbox) -> tuple[int, str]:
@@ -87,28 +65,6 @@ def start_sync(stack, dovecot, mailbox) -> tuple[int, str]:
         return user.id, control.start(user).token
 
 
-def wait_for_end(stack, token, timeout=90) -> dict:
-    deadline = time.monotonic() + timeout
-    with stack.app_context():
-        while time.monotonic() < deadline:
-            state = control.state(load(token))
-            if state["status"] in TERMINAL_STATES:
-                return state
-            time.sleep(0.2)
-    raise AssertionError(f"sync did not end in {timeout} s: {state}")
-
-
-def wait_for_progress(stack, token, minimum=1, timeout=60) -> dict:
-    deadline = time.monotonic() + timeout
-    with stack.app_context():
-        while time.monotonic() < deadline:
-            state = control.state(load(token))
-            if state["processed_emails"] >= minimum:
-                return state
-            time.sleep(0.02)
-    raise AssertionError(f"the sync did not reach {minimum} emails in {timeout} s: {state}")
-
-
 def told_state(stack, token) -> dict:
     """The state a stream (re)connecting now is given: the progress keys' newest event."""
     progress = Progress(redis.Redis.from_url(stack.config["REDIS_URL"]))
@@ -118,8 +74,7 @@ def told_state(stack, token) -> dict:
     assert newest, "no event was published for the session"
     told = json.loads(newest[0][1][b"data"])["state"]
     assert progress.snapshot(token)["status"] == told["status"]
-    for key in ("status", "processed_emails", "total_emails", "detected_expenses",
-                "error_count"):
+    for key in ("status", "processed_emails", "total_emails", "detected_expenses", "error_count"):
         assert told[key] == expected[key], (key, told, expected)
     return told
 
@@ -135,7 +90,8 @@ def assert_exact(stack, state, user_id, expected) -> None:
 
 @pytest.mark.parametrize("run", range(5))
 def test_worker_and_horse_killed_at_random_lose_nothing_and_store_nothing_twice(
-        stack, dovecot, run):
+    stack, dovecot, run
+):
     mailbox, expected = mailbox_with_notifications(dovecot, seed=100 + run)
     user_id, token = start_sync(stack, dovecot, mailbox)
     first = stack.start_worker()
@@ -171,8 +127,7 @@ def test_whole_worker_killed_sync_goes_on_soon_after_a_new_worker_starts(stack, 
 
 # One run per database here; bench/chaos.py repeats the fault (N=10) on real syncs.
 @pytest.mark.parametrize("run", range(1))
-def test_redis_down_ten_seconds_mid_batch_sync_completes_exact(stack, dovecot, own_redis,
-                                                               run):
+def test_redis_down_ten_seconds_mid_batch_sync_completes_exact(stack, dovecot, own_redis, run):
     mailbox, expected = mailbox_with_notifications(dovecot, seed=50 + run)
     user_id, token = start_sync(stack, dovecot, mailbox)
     worker = stack.start_worker()

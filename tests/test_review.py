@@ -1,34 +1,25 @@
 """The review queue: bank mail that gave no expense, kept with its text, decided by the user."""
 
 import re
-import uuid
 import zlib
 from pathlib import Path
 
 import pytest
-from helpers import csrf_token
+from helpers import PURCHASE, UNKNOWN_TYPE, csrf_token, raw, store, sync_row
 
 from expense_sync.extensions import db
-from expense_sync.ingest import message_key, store_batch
 from expense_sync.models import (
-    EmailAccount,
     Expense,
-    SyncSession,
     SyncSessionAccount,
     UnreadableEmail,
 )
 from expense_sync.parsing import parse_message
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "emails"
-UNKNOWN_TYPE = "bac_unparsed_unknown_type.eml"  # HOTEL PLAYA, USD 310.00, type "ANULACION"
 DECLINED = "bac_declined_status_row.eml"
-PURCHASE = "bac_purchase_html_spanish_month.eml"  # AUTOMERCADO LOS YOSES, ₡12 500
-NOT_FROM_BANK = (b"From: Tienda <ventas@tienda.example>\nTo: ana@example.cr\n"
-                 b"Subject: Su compra por $5.00\nMessage-ID: <t1@tienda.example>\n\nGracias.\n")
-
-
-def raw(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+NOT_FROM_BANK = (
+    b"From: Tienda <ventas@tienda.example>\nTo: ana@example.cr\n"
+    b"Subject: Su compra por $5.00\nMessage-ID: <t1@tienda.example>\n\nGracias.\n"
+)
 
 
 @pytest.fixture
@@ -36,25 +27,6 @@ def ana(app, auth):
     user_id = auth.create()
     auth.login()
     return user_id
-
-
-def sync_row(user_id: int) -> SyncSessionAccount:
-    """An account being synced, as the engine holds it while storing batches."""
-    account = EmailAccount(user_id=user_id, bank="bac", source_kind="mbox",
-                           local_path="x.mbox", address=f"{uuid.uuid4().hex[:6]}@example.cr")
-    session = SyncSession(user_id=user_id, status="completed")  # several may exist
-    row = SyncSessionAccount(sync_session=session, email_account=account, status="processing")
-    db.session.add(row)
-    db.session.commit()
-    return row
-
-
-def store(row: SyncSessionAccount, *messages: bytes, first_uid: int = 1):
-    items = []
-    for uid, message in enumerate(messages, first_uid):
-        outcome = parse_message(message, own_addresses=[row.email_account.address])
-        items.append((uid, message_key(outcome, message), outcome))
-    return store_batch(row.email_account, row, items, uidvalidity=7)
 
 
 def kept(user_id: int) -> dict[str, UnreadableEmail]:
@@ -68,15 +40,23 @@ def post(client, path: str, **data):
 
 
 def register_data(**changes) -> dict:
-    return {"occurred_at": "2026-10-11T11:11", "amount": "310,00", "currency": "USD",
-            "kind": "purchase", "bank": "bac", "merchant": "HOTEL PLAYA",
-            "category": "Viajes", "note": ""} | changes
+    return {
+        "occurred_at": "2026-10-11T11:11",
+        "amount": "310,00",
+        "currency": "USD",
+        "kind": "purchase",
+        "bank": "bac",
+        "merchant": "HOTEL PLAYA",
+        "category": "Viajes",
+        "note": "",
+    } | changes
 
 
 def test_bank_mail_without_expense_is_kept_with_its_text(app, ana):
     with app.app_context():
-        result = store(sync_row(ana), raw(UNKNOWN_TYPE), raw(DECLINED), NOT_FROM_BANK,
-                       raw(PURCHASE))
+        result = store(
+            sync_row(ana), raw(UNKNOWN_TYPE), raw(DECLINED), NOT_FROM_BANK, raw(PURCHASE)
+        )
         rows = kept(ana)
         assert (result.processed, result.detected, result.errors) == (4, 1, 1)
         assert set(rows) == {"unknown_type", "declined"}  # mail of no bank is not kept
@@ -105,14 +85,15 @@ def test_queue_lists_what_waits_and_the_ignored_on_request(app, client, ana):
 
 def test_mail_is_shown_as_escaped_text_with_a_prefilled_form(app, client, ana):
     hostile = raw(UNKNOWN_TYPE).replace(
-        b"Hola JUAN", b'<img src=3D"https://tracker.example/p.gif"><script>x()</script>Hola JUAN')
+        b"Hola JUAN", b'<img src=3D"https://tracker.example/p.gif"><script>x()</script>Hola JUAN'
+    )
     with app.app_context():
         store(sync_row(ana), hostile)
         mail_id = kept(ana)["unknown_type"].id
     html = client.get(f"/review/{mail_id}").get_data(as_text=True)
     assert "tracker.example/p.gif&#34;&gt;" in html or "tracker.example/p.gif&quot;&gt;" in html
     assert "<script>x()" not in html and '<img src="https://tracker' not in html
-    form = html[html.index('id="register-form"'):]
+    form = html[html.index('id="register-form"') :]
     assert 'name="amount"' in form and 'value="310.00"' in form
     assert re.search(r'<option selected value="USD">|<option value="USD" selected', form)
     assert 'value="HOTEL PLAYA"' in form and 'value="2026-10-11T11:11"' in form
@@ -124,15 +105,31 @@ def test_registering_makes_an_expense_that_a_later_parse_does_not_repeat(app, cl
         row = sync_row(ana)
         message = raw(PURCHASE)
         outcome = parse_message(message)
-        db.session.add(UnreadableEmail(
-            user_id=ana, email_account_id=row.email_account_id, message_key=outcome.message_id,
-            sender=outcome.sender, subject=outcome.subject, sent_at=outcome.sent_at,
-            reason="unknown_layout", raw_message=zlib.compress(message),
-            text="Comercio: AUTOMERCADO LOS YOSES"))
+        db.session.add(
+            UnreadableEmail(
+                user_id=ana,
+                email_account_id=row.email_account_id,
+                message_key=outcome.message_id,
+                sender=outcome.sender,
+                subject=outcome.subject,
+                sent_at=outcome.sent_at,
+                reason="unknown_layout",
+                raw_message=zlib.compress(message),
+                text="Comercio: AUTOMERCADO LOS YOSES",
+            )
+        )
         db.session.commit()
         mail_id = kept(ana)["unknown_layout"].id
-    response = post(client, f"/review/{mail_id}/register", **register_data(
-        amount="12.500,00", currency="CRC", merchant="Automercado", occurred_at="2026-01-15T13:05"))
+    response = post(
+        client,
+        f"/review/{mail_id}/register",
+        **register_data(
+            amount="12.500,00",
+            currency="CRC",
+            merchant="Automercado",
+            occurred_at="2026-01-15T13:05",
+        ),
+    )
     assert response.status_code == 302 and "/expenses/" in response.headers["Location"]
     assert "AUTOMERCADO" not in client.get("/review").get_data(as_text=True)
     # Read again by today's parsers: the user's expense stays the only one.
@@ -140,7 +137,8 @@ def test_registering_makes_an_expense_that_a_later_parse_does_not_repeat(app, cl
     with app.app_context():
         expenses = db.session.scalars(db.select(Expense).filter_by(user_id=ana)).all()
         assert [(e.origin, e.amount_cents, e.merchant, e.category) for e in expenses] == [
-            ("review", 12_500_00, "Automercado", "Viajes")]
+            ("review", 12_500_00, "Automercado", "Viajes")
+        ]
         assert expenses[0].message_key == outcome.message_id
 
 
@@ -149,9 +147,15 @@ def test_rereading_a_mail_that_now_reads_adds_its_expense(app, client, ana):
         row = sync_row(ana)
         message = raw(PURCHASE)
         outcome = parse_message(message)
-        db.session.add(UnreadableEmail(
-            user_id=ana, email_account_id=row.email_account_id, message_key=outcome.message_id,
-            reason="unknown_layout", raw_message=zlib.compress(message)))
+        db.session.add(
+            UnreadableEmail(
+                user_id=ana,
+                email_account_id=row.email_account_id,
+                message_key=outcome.message_id,
+                reason="unknown_layout",
+                raw_message=zlib.compress(message),
+            )
+        )
         db.session.commit()
         store(row, raw(UNKNOWN_TYPE), first_uid=2)
         mail_id = kept(ana)["unknown_layout"].id
@@ -163,7 +167,10 @@ def test_rereading_a_mail_that_now_reads_adds_its_expense(app, client, ana):
     with app.app_context():
         expense = db.session.scalars(db.select(Expense).filter_by(user_id=ana)).one()
         assert (expense.origin, expense.merchant, expense.amount_cents) == (
-            "mail", "AUTOMERCADO LOS YOSES", 12_500_00)
+            "mail",
+            "AUTOMERCADO LOS YOSES",
+            12_500_00,
+        )
         assert set(kept(ana)) == {"unknown_type"}  # still unreadable, still waiting
 
 
@@ -192,7 +199,8 @@ def test_a_new_parser_version_keeps_the_users_decisions(app, client, ana):
         rows = kept(ana)
         assert rows["unknown_type"].decision == "registered"
         assert db.session.scalars(db.select(Expense.origin).filter_by(user_id=ana)).all() == [
-            "review"]
+            "review"
+        ]
 
 
 def test_a_wrong_amount_is_refused_in_spanish(app, client, ana):
@@ -237,32 +245,47 @@ def test_migration_keeps_old_rows_as_unreadable_mail_and_mail_expenses(app):
         db.session.remove()
         downgrade(directory=migrations, revision="a925d2ed956a")
         try:
-            db.session.execute(db.text(
-                "INSERT INTO \"user\" (id, email, password_hash, is_admin, session_nonce,"
-                " created_at) VALUES (1, 'a@example.cr', 'x', false, 'n', CURRENT_TIMESTAMP)"))
-            db.session.execute(db.text(
-                "INSERT INTO email_account (id, user_id, bank, address, source_kind, folder,"
-                " last_uid, uidvalidity_changes, parser_version, reread_until_uid, created_at)"
-                " VALUES (1, 1, 'bac', 'a@example.cr', 'imap', 'INBOX', 4, 0, 2, 0,"
-                " CURRENT_TIMESTAMP)"))
-            db.session.execute(db.text(
-                "INSERT INTO unreadable_email (user_id, email_account_id, message_key, reason,"
-                " created_at) VALUES (1, 1, '<u@x>', 'unknown_layout', CURRENT_TIMESTAMP)"))
-            db.session.execute(db.text(
-                "INSERT INTO expense (user_id, email_account_id, message_key, bank, kind,"
-                " direction, amount_cents, currency, occurred_at, created_at) VALUES"
-                " (1, 1, '<e@x>', 'bac', 'purchase', 'out', 100, 'CRC', CURRENT_TIMESTAMP,"
-                " CURRENT_TIMESTAMP)"))
+            db.session.execute(
+                db.text(
+                    'INSERT INTO "user" (id, email, password_hash, is_admin, session_nonce,'
+                    " created_at) VALUES (1, 'a@example.cr', 'x', false, 'n', CURRENT_TIMESTAMP)"
+                )
+            )
+            db.session.execute(
+                db.text(
+                    "INSERT INTO email_account (id, user_id, bank, address, source_kind, folder,"
+                    " last_uid, uidvalidity_changes, parser_version, reread_until_uid, created_at)"
+                    " VALUES (1, 1, 'bac', 'a@example.cr', 'imap', 'INBOX', 4, 0, 2, 0,"
+                    " CURRENT_TIMESTAMP)"
+                )
+            )
+            db.session.execute(
+                db.text(
+                    "INSERT INTO unreadable_email (user_id, email_account_id, message_key, reason,"
+                    " created_at) VALUES (1, 1, '<u@x>', 'unknown_layout', CURRENT_TIMESTAMP)"
+                )
+            )
+            db.session.execute(
+                db.text(
+                    "INSERT INTO expense (user_id, email_account_id, message_key, bank, kind,"
+                    " direction, amount_cents, currency, occurred_at, created_at) VALUES"
+                    " (1, 1, '<e@x>', 'bac', 'purchase', 'out', 100, 'CRC', CURRENT_TIMESTAMP,"
+                    " CURRENT_TIMESTAMP)"
+                )
+            )
             db.session.commit()
         finally:
             db.session.remove()
             upgrade(directory=migrations)
         mail = db.session.scalars(db.select(UnreadableEmail)).one()
         assert (mail.status, mail.decision, mail.text, mail.raw_message) == (
-            "unparsed", None, None, None)
+            "unparsed",
+            None,
+            None,
+            None,
+        )
         expense = db.session.scalars(db.select(Expense)).one()
-        assert (expense.origin, expense.deleted_at, expense.original_values) == (
-            "mail", None, None)
+        assert (expense.origin, expense.deleted_at, expense.original_values) == ("mail", None, None)
 
 
 def test_a_new_parser_does_not_overrule_no_es_un_movimiento(app, client, ana):
@@ -270,9 +293,15 @@ def test_a_new_parser_does_not_overrule_no_es_un_movimiento(app, client, ana):
     with app.app_context():
         row = sync_row(ana)
         outcome = parse_message(raw(PURCHASE))
-        db.session.add(UnreadableEmail(
-            user_id=ana, email_account_id=row.email_account_id, message_key=outcome.message_id,
-            reason="unknown_layout", decision="dismissed"))
+        db.session.add(
+            UnreadableEmail(
+                user_id=ana,
+                email_account_id=row.email_account_id,
+                message_key=outcome.message_id,
+                reason="unknown_layout",
+                decision="dismissed",
+            )
+        )
         row.email_account.reread_until_uid = 1
         db.session.commit()
         result = store(row, raw(PURCHASE))

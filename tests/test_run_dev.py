@@ -1,4 +1,4 @@
-"""`make run` (scripts/run_dev.py) on a scratch database, with its embedded Redis."""
+"""`make run` (scripts/run_dev.py) on a scratch database, with its own redis-server."""
 
 import os
 import signal
@@ -7,20 +7,33 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_url_is_printed_once_a_page_has_answered(tmp_path):
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "DATABASE_URL": f"sqlite:///{tmp_path}/dev.sqlite3",
-           "LOCAL_MAILBOX_ROOT": str(tmp_path / "mailboxes"), "PYTHONUNBUFFERED": "1",
-           "WEB_CONCURRENCY": "1"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/dev.sqlite3",
+        "LOCAL_MAILBOX_ROOT": str(tmp_path / "mailboxes"),
+        "PYTHONUNBUFFERED": "1",
+        "WEB_CONCURRENCY": "1",
+    }
     env.pop("REDIS_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    run = subprocess.Popen([sys.executable, "scripts/run_dev.py"], cwd=ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = subprocess.Popen(
+        [sys.executable, "scripts/run_dev.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     before = []
     try:
         for line in run.stdout:

@@ -35,8 +35,10 @@ def test_choosing_an_interval_schedules_the_next_sync(app, client, auth, choice,
     auth.create()
     auth.login()
     before = now_utc()
-    response = client.post("/accounts/auto_sync", data={
-        "auto_sync_minutes": choice, "csrf_token": csrf_token(client, "/accounts")})
+    response = client.post(
+        "/accounts/auto_sync",
+        data={"auto_sync_minutes": choice, "csrf_token": csrf_token(client, "/accounts")},
+    )
     assert response.status_code == 302 and response.location.endswith("/accounts")
     saved, next_at = setting(app)
     assert saved == minutes
@@ -55,22 +57,24 @@ def test_turning_it_off_clears_the_next_sync(app, client, auth):
     client.post("/accounts/auto_sync", data={"auto_sync_minutes": "60", "csrf_token": token})
     client.post("/accounts/auto_sync", data={"auto_sync_minutes": "", "csrf_token": token})
     assert setting(app) == (None, None)
-    assert "Sincronización automática apagada." in client.get("/accounts").get_data(
-        as_text=True)
+    assert "Sincronización automática apagada." in client.get("/accounts").get_data(as_text=True)
 
 
 def test_an_interval_not_offered_is_refused(app, client, auth):
     auth.create()
     auth.login()
-    client.post("/accounts/auto_sync", data={
-        "auto_sync_minutes": "1", "csrf_token": csrf_token(client, "/accounts")})
+    client.post(
+        "/accounts/auto_sync",
+        data={"auto_sync_minutes": "1", "csrf_token": csrf_token(client, "/accounts")},
+    )
     assert setting(app) == (None, None)
     assert "Elija una de las opciones" in client.get("/accounts").get_data(as_text=True)
 
 
 def test_the_route_needs_a_login_and_a_csrf_token(app, client, auth):
-    response = client.post("/accounts/auto_sync", data={
-        "auto_sync_minutes": "15", "csrf_token": csrf_token(client)})
+    response = client.post(
+        "/accounts/auto_sync", data={"auto_sync_minutes": "15", "csrf_token": csrf_token(client)}
+    )
     assert response.status_code == 302 and "/login" in response.location
     auth.create()
     auth.login()
@@ -98,13 +102,19 @@ def test_migration_leaves_everyone_off_and_old_syncs_manual(app):
         db.session.remove()
         downgrade(directory=migrations, revision="7e3a9c41d2b8")
         try:
-            db.session.execute(db.text(
-                "INSERT INTO \"user\" (id, email, password_hash, is_admin, session_nonce,"
-                " created_at) VALUES (1, 'a@example.cr', 'x', false, 'n', CURRENT_TIMESTAMP)"))
-            db.session.execute(db.text(
-                "INSERT INTO sync_session (token, user_id, status, total_emails,"
-                " processed_emails, detected_expenses, error_count, created_at) VALUES"
-                " ('t', 1, 'completed', 0, 0, 0, 0, CURRENT_TIMESTAMP)"))
+            db.session.execute(
+                db.text(
+                    'INSERT INTO "user" (id, email, password_hash, is_admin, session_nonce,'
+                    " created_at) VALUES (1, 'a@example.cr', 'x', false, 'n', CURRENT_TIMESTAMP)"
+                )
+            )
+            db.session.execute(
+                db.text(
+                    "INSERT INTO sync_session (token, user_id, status, total_emails,"
+                    " processed_emails, detected_expenses, error_count, created_at) VALUES"
+                    " ('t', 1, 'completed', 0, 0, 0, 0, CURRENT_TIMESTAMP)"
+                )
+            )
             db.session.commit()
         finally:
             db.session.remove()

@@ -22,12 +22,6 @@ def new_user(dovecot: DovecotServer, password: str = "secreto") -> str:
 
 
 @pytest.fixture(scope="module")
-def dovecot():
-    with DovecotServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def redis_server():
     with RedisServer() as server:
         yield server
@@ -118,15 +112,15 @@ def test_kill_imap_processes_drops_sessions_but_keeps_listening(dovecot):
         assert again.select_folder("INBOX", readonly=True)[b"EXISTS"] == 1
 
 
-def test_tls_server_offers_implicit_tls_and_starttls():
-    with DovecotServer(tls=True) as server:
-        user = new_user(server)
-        trusted = ssl.create_default_context(cafile=server.cert_path)
-        with IMAPClient("localhost", server.ssl_port, ssl_context=trusted, timeout=5) as client:
-            client.login(user, "secreto")
-        with IMAPClient("localhost", server.port, ssl=False, timeout=5) as client:
-            client.starttls(trusted)
-            client.login(user, "secreto")
+def test_tls_server_offers_implicit_tls_and_starttls(tls_dovecot):
+    server = tls_dovecot
+    user = new_user(server)
+    trusted = ssl.create_default_context(cafile=server.cert_path)
+    with IMAPClient("localhost", server.ssl_port, ssl_context=trusted, timeout=5) as client:
+        client.login(user, "secreto")
+    with IMAPClient("localhost", server.port, ssl=False, timeout=5) as client:
+        client.starttls(trusted)
+        client.login(user, "secreto")
 
 
 def test_imap_proxy_rewrites_replies_but_never_the_mail_it_carries(dovecot):

@@ -21,8 +21,15 @@ def running(app, auth, client, tmp_path):
     with app.app_context():
         user = db.session.execute(db.select(User)).scalar_one()
         for bank in ("bac", "promerica"):
-            db.session.add(EmailAccount(user_id=user.id, bank=bank, address=f"{bank}@x.cr",
-                                        source_kind="maildir", local_path=str(tmp_path)))
+            db.session.add(
+                EmailAccount(
+                    user_id=user.id,
+                    bank=bank,
+                    address=f"{bank}@x.cr",
+                    source_kind="maildir",
+                    local_path=str(tmp_path),
+                )
+            )
         db.session.commit()
         session = control.start(user)
         return session.token
@@ -37,14 +44,21 @@ def open_stream(client, token, **headers):
     return client.get(f"/sync_sessions/{token}/stream", headers=headers, buffered=False)
 
 
-def publish(app, token, account_id=1, processed=0, total=100, status="processing",
-            session_status=None, force=True):
+def publish(
+    app,
+    token,
+    account_id=1,
+    processed=0,
+    total=100,
+    status="processing",
+    session_status=None,
+    force=True,
+):
     with app.app_context():
         progress = Progress(get_redis())
         if session_status:
             progress.set_status(token, session_status)
-        progress.update_account(token, account_id, status=status, processed=processed,
-                                total=total)
+        progress.update_account(token, account_id, status=status, processed=processed, total=total)
         return progress.publish(token, "progress", force=force)
 
 
@@ -99,8 +113,9 @@ def test_last_event_id_of_the_session_or_of_another_one(app, client, running):
 def test_unknown_or_expired_last_event_id_gets_a_snapshot(app, client, running):
     publish(app, running, processed=7, session_status="running")
     for stale in ("1-0", "not-an-id"):
-        event_id, kind, html = next(events(open_stream(client, running,
-                                                       **{"Last-Event-ID": stale})))
+        event_id, kind, html = next(
+            events(open_stream(client, running, **{"Last-Event-ID": stale}))
+        )
         assert kind == "message" and data_attr(html, "processed") == "7"
 
 
@@ -179,9 +194,16 @@ def test_progress_waits_for_100_emails_or_5_seconds(app, running):
 
 def test_status_json_shape(client, running):
     state = client.get(f"/sync_sessions/{running}/status.json").json
-    assert set(state) >= {"status", "progress_percentage", "processed_emails", "total_emails",
-                          "detected_expenses", "error_count", "time_remaining_seconds",
-                          "accounts"}
+    assert set(state) >= {
+        "status",
+        "progress_percentage",
+        "processed_emails",
+        "total_emails",
+        "detected_expenses",
+        "error_count",
+        "time_remaining_seconds",
+        "accounts",
+    }
     assert [a["bank"] for a in state["accounts"]] == ["BAC San José", "Promerica"]
 
 
@@ -191,12 +213,14 @@ def test_pause_and_resume_render_the_widget(app, client, running):
         session.status = "running"
         db.session.commit()
     token = csrf_token(client, "/sync")
-    html = client.post(f"/sync_sessions/{running}/pause", headers={"X-CSRFToken": token,
-                                                                    "HX-Request": "true"})
+    html = client.post(
+        f"/sync_sessions/{running}/pause", headers={"X-CSRFToken": token, "HX-Request": "true"}
+    )
     assert 'data-status="paused"' in html.get_data(as_text=True)
     assert "Reanudar" in html.get_data(as_text=True)
-    html = client.post(f"/sync_sessions/{running}/resume", headers={"X-CSRFToken": token,
-                                                                     "HX-Request": "true"})
+    html = client.post(
+        f"/sync_sessions/{running}/resume", headers={"X-CSRFToken": token, "HX-Request": "true"}
+    )
     assert 'data-status="running"' in html.get_data(as_text=True)
 
 
@@ -207,8 +231,9 @@ def test_redis_restart_mid_stream_converges(app, running):
     from expense_sync import create_app
 
     with RedisServer() as own_redis:
-        restarted = create_app({**app.config, "REDIS_URL": own_redis.url,
-                                "RATELIMIT_STORAGE_URI": own_redis.url})
+        restarted = create_app(
+            {**app.config, "REDIS_URL": own_redis.url, "RATELIMIT_STORAGE_URI": own_redis.url}
+        )
         client = restarted.test_client()
         from helpers import AuthActions
 
@@ -321,8 +346,9 @@ def test_under_gevent_a_stream_request_runs_in_a_greenlet_of_its_own():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", APART], capture_output=True, text=True,
-                         check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", APART], capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.split() == ["True", "True", "True"]
 
     def app(environ, start_response):

@@ -4,7 +4,15 @@ import json
 import uuid
 
 import pytest
-from helpers import SHARED_SAMPLES
+from helpers import (
+    SHARED_SAMPLES,
+    expected_transactions,
+    imap_account,
+    load,
+    new_imap_user,
+    run_worker,
+    sample_messages,
+)
 
 from expense_sync.auth import create_user
 from expense_sync.extensions import db
@@ -12,51 +20,13 @@ from expense_sync.models import EmailAccount, Expense, SyncSession, UnreadableEm
 from expense_sync.sync import control
 from expense_sync.workers import make_worker, redis_connection
 
-PASSWORD = "imap-clave-1"
-
-pytestmark = pytest.mark.skipif(not SHARED_SAMPLES.exists(), reason="shared samples missing")
-
-
-def sample_messages() -> list[bytes]:
-    return [path.read_bytes() for path in sorted((SHARED_SAMPLES / "emails").glob("*.eml"))]
-
-
-def expected_transactions() -> set[tuple]:
-    rows = [json.loads(line) for line in (SHARED_SAMPLES / "expected.jsonl").open()]
-    return {(r["bank"], r["kind"], r["amount"], r["currency"], r["reference"]) for r in rows
-            if r["status"] == "transaction"}
-
 
 def stored_transactions(user_id: int) -> list[tuple]:
     db.session.expire_all()
-    return [(e.bank, e.kind, f"{e.amount:.2f}", e.currency, e.reference) for e in
-            db.session.scalars(db.select(Expense).filter_by(user_id=user_id))]
-
-
-def run_worker(app) -> None:
-    """Drain the queue with a real worker: each job runs in a forked work-horse."""
-    make_worker(app, redis_connection(app.config["REDIS_URL"])).work(burst=True)
-
-
-def new_imap_user(dovecot, messages=()) -> str:
-    name = f"u{uuid.uuid4().hex[:10]}"
-    dovecot.add_user(name, PASSWORD)
-    if messages:
-        dovecot.append(name, messages)
-    return name
-
-
-def imap_account(user_id, dovecot, mailbox, password=PASSWORD, port=None) -> EmailAccount:
-    from expense_sync.accounts import apply_settings
-
-    account = EmailAccount(user_id=user_id)
-    apply_settings(account, {
-        "bank": "bac", "address": f"{mailbox}@example.cr", "source_kind": "imap",
-        "imap_host": "127.0.0.1", "imap_port": port or dovecot.port, "imap_security": "none",
-        "imap_user": mailbox, "imap_password": password, "folder": "INBOX",
-    })
-    db.session.add(account)
-    return account
+    return [
+        (e.bank, e.kind, f"{e.amount:.2f}", e.currency, e.reference)
+        for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))
+    ]
 
 
 @pytest.fixture
@@ -73,11 +43,6 @@ def sync(app, user_id) -> str:
         token = control.start(_user(user_id)).token
     run_worker(app)
     return token
-
-
-def load(token: str) -> SyncSession:
-    db.session.expire_all()
-    return db.session.execute(db.select(SyncSession).filter_by(token=token)).scalar_one()
 
 
 def _user(user_id):
@@ -97,7 +62,8 @@ def test_full_sync_then_nothing_twice_then_only_new_mail(app, dovecot, user):
         assert state["status"] == "completed", state
         assert sorted(stored_transactions(user)) == sorted(expected_transactions())
         assert state["detected_expenses"] == sum(
-            1 for t in expected_transactions() if t[1] not in ("refund", "transfer_in"))
+            1 for t in expected_transactions() if t[1] not in ("refund", "transfer_in")
+        )
         assert state["processed_emails"] == state["total_emails"] > 0
         assert state["progress_percentage"] == 100
     assert all(b"\\Seen" not in flags for flags in dovecot.flags(mailbox).values())
@@ -106,11 +72,18 @@ def test_full_sync_then_nothing_twice_then_only_new_mail(app, dovecot, user):
     with app.app_context():
         second = load(second)
         assert (second.status, second.processed_emails, second.detected_expenses) == (
-            "completed", 0, 0)
+            "completed",
+            0,
+            0,
+        )
         assert len(stored_transactions(user)) == len(expected_transactions())
 
-    new_mail = (SHARED_SAMPLES / "emails" / "00001.eml").read_bytes().replace(
-        b"510560616836", b"999999999999").replace(b"Message-ID: <", b"Message-ID: <new-")
+    new_mail = (
+        (SHARED_SAMPLES / "emails" / "00001.eml")
+        .read_bytes()
+        .replace(b"510560616836", b"999999999999")
+        .replace(b"Message-ID: <", b"Message-ID: <new-")
+    )
     dovecot.append(mailbox, [new_mail])
     third = sync(app, user)
     with app.app_context():
@@ -204,8 +177,10 @@ def test_two_users_never_see_each_others_data(app, dovecot):
         both = stored_transactions(ana_id) + stored_transactions(beto_id)
         assert sorted(both) == sorted(expected_transactions())
         for user_id in (ana_id, beto_id):
-            owners = {e.email_account.user_id for e in
-                      db.session.scalars(db.select(Expense).filter_by(user_id=user_id))}
+            owners = {
+                e.email_account.user_id
+                for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))
+            }
             assert owners == {user_id}
 
 
@@ -217,8 +192,15 @@ def test_pause_then_resume_continues_from_checkpoint(app, user, tmp_path):
     write_maildir(tmp_path / "inbox", generated)
     with app.app_context():
         account = EmailAccount(user_id=user)
-        apply_settings(account, {"bank": "bac", "address": "demo@example.cr",
-                                 "source_kind": "maildir", "local_path": str(tmp_path / "inbox")})
+        apply_settings(
+            account,
+            {
+                "bank": "bac",
+                "address": "demo@example.cr",
+                "source_kind": "maildir",
+                "local_path": str(tmp_path / "inbox"),
+            },
+        )
         db.session.add(account)
         db.session.commit()
         token = control.start(_user(user)).token
@@ -239,10 +221,17 @@ def test_pause_then_resume_continues_from_checkpoint(app, user, tmp_path):
         session = load(token)
         state = control.state(session)
         assert (state["status"], state["processed_emails"], state["total_emails"]) == (
-            "completed", total, total)
-        expected = {(e["bank"], e["reference"], e["authorization"]) if e["reference"] else
-                    (e["bank"], e["kind"], e["amount"], e["currency"], e["occurred_at"])
-                    for e in (g.expected for g in generated) if e["status"] == "transaction"}
+            "completed",
+            total,
+            total,
+        )
+        expected = {
+            (e["bank"], e["reference"], e["authorization"])
+            if e["reference"]
+            else (e["bank"], e["kind"], e["amount"], e["currency"], e["occurred_at"])
+            for e in (g.expected for g in generated)
+            if e["status"] == "transaction"
+        }
         assert len(stored_transactions(user)) == len(expected)
 
 
@@ -251,8 +240,10 @@ def stuck_session(user_id, account_status: str) -> str:
     from expense_sync.models import SyncSessionAccount, now_utc
 
     session = SyncSession(user_id=user_id, status="running", started_at=now_utc())
-    session.accounts = [SyncSessionAccount(email_account=account, status=account_status)
-                        for account in _user(user_id).accounts]
+    session.accounts = [
+        SyncSessionAccount(email_account=account, status=account_status)
+        for account in _user(user_id).accounts
+    ]
     db.session.add(session)
     db.session.commit()
     return session.token
@@ -288,7 +279,8 @@ def test_a_stuck_session_with_nothing_left_ends_and_the_next_sync_starts(app, do
 
 
 def test_the_watchdog_ends_finished_sessions_and_tells_redis_of_an_unseen_end(
-        app, dovecot, user, redis_client):
+    app, dovecot, user, redis_client
+):
     from expense_sync.jobs import reconcile
     from expense_sync.progress import Progress
 
@@ -297,8 +289,9 @@ def test_the_watchdog_ends_finished_sessions_and_tells_redis_of_an_unseen_end(
         db.session.commit()
         done = stuck_session(user, "failed")
         progress = Progress(redis_client)
-        progress.start_session(done, status="running", started_at_ms=0,
-                               accounts=[{"id": 1, "status": "processing"}])
+        progress.start_session(
+            done, status="running", started_at_ms=0, accounts=[{"id": 1, "status": "processing"}]
+        )
         reconcile()
         assert load(done).status == "failed"
         assert progress.snapshot(done)["status"] == "failed"
@@ -310,6 +303,7 @@ def test_the_watchdog_ends_finished_sessions_and_tells_redis_of_an_unseen_end(
         assert json.loads(newest[0][1][b"data"])["state"]["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_a_locked_database_is_retried_and_announced_not_failed(app, dovecot, user, redis_client):
     """SQLite answers "database is locked" while another process holds its write lock."""
     import sqlite3
@@ -333,10 +327,12 @@ def test_a_locked_database_is_retried_and_announced_not_failed(app, dovecot, use
         session = load(token)
         assert session.status == "completed", session.error_message
         assert sorted(stored_transactions(user)) == sorted(expected_transactions())
-    told = [json.loads(fields[b"data"]) for _, fields in
-            redis_client.xrange(f"es:sync:{token}:events")]
-    assert any(event["message"] == "Reintentando: problema con la base de datos."
-               for event in told), [event["message"] for event in told]
+    told = [
+        json.loads(fields[b"data"]) for _, fields in redis_client.xrange(f"es:sync:{token}:events")
+    ]
+    assert any(
+        event["message"] == "Reintentando: problema con la base de datos." for event in told
+    ), [event["message"] for event in told]
 
 
 def test_copies_of_an_unreadable_email_count_once(app, dovecot, user):

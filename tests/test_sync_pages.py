@@ -12,24 +12,57 @@ from expense_sync.models import EmailAccount, SyncSession, SyncSessionAccount, U
 def finished_session(app, status="failed"):
     with app.app_context():
         user = db.session.execute(db.select(User)).scalar_one()
-        good = EmailAccount(user_id=user.id, bank="bac", address="ana@bac.cr",
-                            source_kind="maildir", local_path="/x")
-        bad = EmailAccount(user_id=user.id, bank="promerica", address="ana@pro.cr",
-                           source_kind="maildir", local_path="/y")
-        session = SyncSession(user_id=user.id, status=status, total_emails=12,
-                              processed_emails=12, detected_expenses=9, error_count=1)
+        good = EmailAccount(
+            user_id=user.id,
+            bank="bac",
+            address="ana@bac.cr",
+            source_kind="maildir",
+            local_path="/x",
+        )
+        bad = EmailAccount(
+            user_id=user.id,
+            bank="promerica",
+            address="ana@pro.cr",
+            source_kind="maildir",
+            local_path="/y",
+        )
+        session = SyncSession(
+            user_id=user.id,
+            status=status,
+            total_emails=12,
+            processed_emails=12,
+            detected_expenses=9,
+            error_count=1,
+        )
         session.accounts = [
-            SyncSessionAccount(email_account=good, status="completed", total_emails=12,
-                               processed_emails=12, detected_expenses=9, error_count=1),
-            SyncSessionAccount(email_account=bad, status="failed", error_kind="authentication",
-                               error_message="Usuario o contraseña incorrectos."),
+            SyncSessionAccount(
+                email_account=good,
+                status="completed",
+                total_emails=12,
+                processed_emails=12,
+                detected_expenses=9,
+                error_count=1,
+            ),
+            SyncSessionAccount(
+                email_account=bad,
+                status="failed",
+                error_kind="authentication",
+                error_message="Usuario o contraseña incorrectos.",
+            ),
         ]
         db.session.add(session)
         db.session.flush()
-        db.session.add(UnreadableEmail(user_id=user.id, email_account_id=good.id,
-                                       sync_session_id=session.id, message_key="<m@x>",
-                                       sender="alerta@baccredomatic.com",
-                                       subject="<b>Notificación</b>", reason="truncated"))
+        db.session.add(
+            UnreadableEmail(
+                user_id=user.id,
+                email_account_id=good.id,
+                sync_session_id=session.id,
+                message_key="<m@x>",
+                sender="alerta@baccredomatic.com",
+                subject="<b>Notificación</b>",
+                reason="truncated",
+            )
+        )
         db.session.commit()
         return session.token
 
@@ -57,8 +90,7 @@ def test_another_users_session_is_404_everywhere(app, auth, client):
         assert client.get(f"/sync_sessions/{token}{path}").status_code == 404
     other = csrf_token(client, "/sync")
     for action in ("pause", "resume"):
-        response = client.post(f"/sync_sessions/{token}/{action}",
-                               headers={"X-CSRFToken": other})
+        response = client.post(f"/sync_sessions/{token}/{action}", headers={"X-CSRFToken": other})
         assert response.status_code == 404
     assert token not in client.get("/sync_sessions").get_data(as_text=True)
 
@@ -94,10 +126,15 @@ def test_details_name_failed_accounts_and_say_legacy_reasons_in_spanish(app, aut
     token = finished_session(app)
     with app.app_context():
         session = db.session.execute(db.select(SyncSession)).scalar_one()
-        db.session.add(UnreadableEmail(user_id=session.user_id,
-                                       email_account_id=session.accounts[0].email_account_id,
-                                       sync_session_id=session.id, message_key="<old@x>",
-                                       reason="unrecognised notification format"))
+        db.session.add(
+            UnreadableEmail(
+                user_id=session.user_id,
+                email_account_id=session.accounts[0].email_account_id,
+                sync_session_id=session.id,
+                message_key="<old@x>",
+                reason="unrecognised notification format",
+            )
+        )
         db.session.commit()
     detail = client.get(f"/sync_sessions/{token}").get_data(as_text=True)
     assert "Formato de notificación no reconocido" in detail
@@ -124,7 +161,8 @@ def test_counts_have_thousands_separators(app, auth, client):
         html = client.get(f"/sync_sessions/{token}{path}").get_data(as_text=True)
         assert f"12{nbsp}059" in html and f"10{nbsp}423" in html, path
         assert "12059" not in html.replace('data-processed="12059"', "").replace(
-            'data-total="12059"', ""), path
+            'data-total="12059"', ""
+        ), path
     assert f"12{nbsp}059/12{nbsp}059" in client.get("/sync_sessions").get_data(as_text=True)
 
 
@@ -140,18 +178,27 @@ def test_start_twice_gives_the_same_running_sync(app, auth, client, tmp_path):
     auth.login()
     with app.app_context():
         user = db.session.execute(db.select(User)).scalar_one()
-        db.session.add(EmailAccount(user_id=user.id, bank="bac", address="a@b.cr",
-                                    source_kind="maildir", local_path=str(tmp_path)))
+        db.session.add(
+            EmailAccount(
+                user_id=user.id,
+                bank="bac",
+                address="a@b.cr",
+                source_kind="maildir",
+                local_path=str(tmp_path),
+            )
+        )
         db.session.commit()
     token = csrf_token(client, "/sync")
     for _ in range(2):
-        response = client.post("/sync_sessions", data={"csrf_token": token},
-                               headers={"HX-Request": "true"})
+        response = client.post(
+            "/sync_sessions", data={"csrf_token": token}, headers={"HX-Request": "true"}
+        )
         assert 'data-status="pending"' in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.query(SyncSession).count() == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", ["sqlite"], indirect=True)  # Redis is what is down here
 def test_with_redis_down_pages_answer_in_spanish_and_nobody_is_locked_out(app):
     """Login (limits kept in memory meanwhile), the pages from the database, 503 elsewhere."""
@@ -161,8 +208,9 @@ def test_with_redis_down_pages_answer_in_spanish_and_nobody_is_locked_out(app):
     from expense_sync import create_app
 
     with RedisServer() as server:
-        down = create_app({**app.config, "REDIS_URL": server.url,
-                           "RATELIMIT_STORAGE_URI": server.url})
+        down = create_app(
+            {**app.config, "REDIS_URL": server.url, "RATELIMIT_STORAGE_URI": server.url}
+        )
         client = down.test_client()
         auth = AuthActions(down, client)
         auth.create()
@@ -174,8 +222,11 @@ def test_with_redis_down_pages_answer_in_spanish_and_nobody_is_locked_out(app):
         assert "12" in page.get_data(as_text=True)  # the committed figures
         token = db_token(down)
         assert "12" in client.get(f"/sync_sessions/{token}/status").get_data(as_text=True)
-        start = client.post("/sync_sessions", data={"csrf_token": csrf_token(client, "/sync")},
-                            follow_redirects=True)
+        start = client.post(
+            "/sync_sessions",
+            data={"csrf_token": csrf_token(client, "/sync")},
+            follow_redirects=True,
+        )
         assert start.status_code == 200
         assert "el servicio de tareas no responde" in start.get_data(as_text=True)
 

@@ -23,8 +23,15 @@ def ana(app, auth, client, tmp_path):
     auth.login()
     with app.app_context():
         for bank in ("bac", "promerica"):
-            db.session.add(EmailAccount(user_id=user_id, bank=bank, address=f"{bank}@x.cr",
-                                        source_kind="maildir", local_path=str(tmp_path)))
+            db.session.add(
+                EmailAccount(
+                    user_id=user_id,
+                    bank=bank,
+                    address=f"{bank}@x.cr",
+                    source_kind="maildir",
+                    local_path=str(tmp_path),
+                )
+            )
         db.session.commit()
     return user_id
 
@@ -140,8 +147,13 @@ def test_a_reconnect_names_the_sync_it_saw_in_its_last_event_id(app, client, ana
         seen = progress.publish(token, "state", force=True)
         progress.update_account(token, 1, status="processing", processed=4, total=10)
         missed = progress.publish(token, "progress", force=True)
-    reader = opened(client.get(f"/sync/stream?shown={old}&ended=1", buffered=False,
-                               headers={"Last-Event-ID": f"{token}:{seen}"}))
+    reader = opened(
+        client.get(
+            f"/sync/stream?shown={old}&ended=1",
+            buffered=False,
+            headers={"Last-Event-ID": f"{token}:{seen}"},
+        )
+    )
     event_id, _, html = widgets(reader)
     assert event_id == f"{token}:{missed}" and 'id="sync-processed">4<' in html
     # One that saw the older sync gets the current one whole.

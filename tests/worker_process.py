@@ -7,9 +7,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DRAIN = ("from worker import app\n"
-         "from expense_sync.workers import make_worker, redis_connection\n"
-         "make_worker(app, redis_connection(app.config['REDIS_URL'])).work(burst=True)\n")
+DRAIN = (
+    "from worker import app\n"
+    "from expense_sync.workers import make_worker, redis_connection\n"
+    "make_worker(app, redis_connection(app.config['REDIS_URL'])).work(burst=True)\n"
+)
 
 
 def run_worker_process(app, **env: str) -> subprocess.CompletedProcess:
@@ -26,7 +28,13 @@ def run_worker_process(app, **env: str) -> subprocess.CompletedProcess:
         "LOCAL_MAILBOX_ROOT": app.config["LOCAL_MAILBOX_ROOT"],
         **env,
     }
-    done = subprocess.run([sys.executable, "-c", DRAIN], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", DRAIN],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return done

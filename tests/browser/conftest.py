@@ -5,6 +5,15 @@ from pathlib import Path
 import pytest
 from stack import CHROMIUM_ARGS, LiveStack
 
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):
+    """Every test here drives Chromium: marked `browser` (`make test-fast` leaves them out)."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+
 
 @pytest.fixture(scope="session")
 def browser():

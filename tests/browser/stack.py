@@ -19,8 +19,14 @@ from expense_sync.extensions import db
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "clave-del-navegador"
 
 
@@ -37,19 +43,31 @@ class LiveStack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
-        self.env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'live.sqlite3'}",
-                    "REDIS_URL": self.redis.url, "PORT": str(self.port),
-                    "LOCAL_MAILBOX_ROOT": str(workdir), "EXPENSE_SYNC_ENV": "test",
-                    "JOB_RETRY_INTERVALS": "0", "MAIL_SERVER": "127.0.0.1",
-                    # Every browser test logs in from 127.0.0.1: more than 10 a minute.
-                    "LOGIN_LIMIT_PER_ADDRESS": "200 per minute",
-                    "MAIL_PORT": str(self.smtp.port), "MAIL_USE_TLS": "false"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{workdir / 'live.sqlite3'}",
+            "REDIS_URL": self.redis.url,
+            "PORT": str(self.port),
+            "LOCAL_MAILBOX_ROOT": str(workdir),
+            "EXPENSE_SYNC_ENV": "test",
+            "JOB_RETRY_INTERVALS": "0",
+            "MAIL_SERVER": "127.0.0.1",
+            # Every browser test logs in from 127.0.0.1: more than 10 a minute.
+            "LOGIN_LIMIT_PER_ADDRESS": "200 per minute",
+            "MAIL_PORT": str(self.smtp.port),
+            "MAIL_USE_TLS": "false",
+        }
         self.cli = create_app(from_environment(str(workdir), self.env)).test_cli_runner()
         self.flask("db", "upgrade")
         self.web = self.worker = None
         self.start_web()
-        self.worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=self.env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.worker = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def flask(self, *args: str) -> str:
         """Run a `flask --app wsgi` command against the stack's database; return its output."""
@@ -62,10 +80,27 @@ class LiveStack:
         # whole graceful timeout (10 s) before it stops the worker and the browser sees the
         # stream cut; with 1 s the browser sees the same cut 9 s sooner.
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers", "1",
-             "--graceful-timeout", "1", "--bind", f"127.0.0.1:{self.port}",
-             "--access-logfile", "/dev/null", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "gunicorn.conf.py",
+                "--workers",
+                "1",
+                "--graceful-timeout",
+                "1",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--access-logfile",
+                "/dev/null",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -96,9 +131,18 @@ class LiveStack:
         else:
             imap.add_user(email, PASSWORD)
             imap.append(email, (notice.raw for notice in notices))
-            source = ["--imap-host", imap.host, "--imap-port", str(imap.port),
-                      "--imap-user", email, "--imap-password", PASSWORD,
-                      "--imap-security", "none"]
+            source = [
+                "--imap-host",
+                imap.host,
+                "--imap-port",
+                str(imap.port),
+                "--imap-user",
+                email,
+                "--imap-password",
+                PASSWORD,
+                "--imap-security",
+                "none",
+            ]
         self.flask("create-user", email, "--password", PASSWORD)
         self.flask("add-account", "--user", email, "--bank", "bac", "--address", email, *source)
         return email
@@ -131,3 +175,13 @@ def log_in(page, live, email):
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/sync")
+
+
+def wait_until(page, expression: str, timeout: float = 60) -> None:
+    """Poll a JS expression from Python: wait_for_function would eval() past our CSP."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(expression):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {expression}")

@@ -58,8 +58,9 @@ def test_newcomer_adds_a_local_maildir_and_syncs_it(page, live):
 
     page.click("nav >> text=Sincronización")
     page.click("#sync-start")
-    expect(page.locator("#sync-progress")).to_have_attribute("data-status", "completed",
-                                                             timeout=60000)
+    expect(page.locator("#sync-progress")).to_have_attribute(
+        "data-status", "completed", timeout=60000
+    )
     expect(page.locator("#sync-detected")).to_have_text("2")
 
 

@@ -23,11 +23,21 @@ def admin_page(browser, live, admin):
     page = context.new_page()
     problems = []
     # CSP violations and script errors; failed requests are checked by URL below.
-    page.on("console", lambda m: m.type == "error" and not m.text.startswith(
-        "Failed to load resource") and problems.append(m.text))
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and not m.text.startswith("Failed to load resource")
+            and problems.append(m.text)
+        ),
+    )
     # rq-dashboard links a favicon from the host app's static folder; we have none.
-    page.on("response", lambda r: r.status >= 400 and "favicon" not in r.url
-            and problems.append(f"{r.status} {r.url}"))
+    page.on(
+        "response",
+        lambda r: (
+            r.status >= 400 and "favicon" not in r.url and problems.append(f"{r.status} {r.url}")
+        ),
+    )
     page.on("pageerror", lambda error: problems.append(str(error)))
     log_in(page, live, admin)
     yield page, problems
@@ -54,8 +64,10 @@ def test_health_page_updates_itself(admin_page, live):
     page.clock.install()
     page.goto(live.url + "/admin/health")
     expect(page.get_by_role("heading", name="Salud del sistema")).to_be_visible()
-    with page.expect_response(lambda r: "/admin/health" in r.url
-                              and r.request.headers.get("hx-request") == "true", timeout=8000):
+    with page.expect_response(
+        lambda r: "/admin/health" in r.url and r.request.headers.get("hx-request") == "true",
+        timeout=8000,
+    ):
         page.clock.run_for(5000)
     expect(page.locator("#health-throughput")).not_to_have_text("—", timeout=8000)
     assert problems == []

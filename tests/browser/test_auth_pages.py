@@ -73,7 +73,8 @@ def test_a_pasted_overlong_password_says_it_is_too_long(watched, live):
     page.locator("#confirm").fill("x" * 1500)
     page.click("button[type=submit]")
     expect(page.locator("#password-error")).to_have_text(
-        "La contraseña es demasiado larga: use como máximo 1024 caracteres.")
+        "La contraseña es demasiado larga: use como máximo 1024 caracteres."
+    )
     expect(page.locator("#confirm-error")).to_have_count(0)
     page.fill("#password", "corta")
     page.fill("#confirm", "corta")

@@ -15,18 +15,36 @@ from expense_sync.models import EmailAccount, Expense
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 EMAIL, PASSWORD = "ana@example.cr", "contraseña-segura"
-MERCHANTS = ["Automercado Escazú", "Walmart Curridabat", "Uber Trip", "Farmacia Fischel",
-             "Gasolinera Delta", "Más x Menos", "Netflix.com", "Soda La Tica", "Spoon",
-             "Amazon Marketplace", "Cinépolis", "Pricesmart Zapote"]
+MERCHANTS = [
+    "Automercado Escazú",
+    "Walmart Curridabat",
+    "Uber Trip",
+    "Farmacia Fischel",
+    "Gasolinera Delta",
+    "Más x Menos",
+    "Netflix.com",
+    "Soda La Tica",
+    "Spoon",
+    "Amazon Marketplace",
+    "Cinépolis",
+    "Pricesmart Zapote",
+]
 XSS = "<img src=x onerror=alert(1)>"
 
 
 def seed(user_id: int, count: int = 300) -> dict[str, int]:
     """`count` expenses over the last 12 months in three banks and both currencies."""
     rng = random.Random(7)
-    accounts = [EmailAccount(user_id=user_id, bank=bank, address=f"ana@{bank}.example.cr",
-                             source_kind="mbox", local_path=f"{bank}.mbox")
-                for bank in ("bac", "davibank", "promerica")]
+    accounts = [
+        EmailAccount(
+            user_id=user_id,
+            bank=bank,
+            address=f"ana@{bank}.example.cr",
+            source_kind="mbox",
+            local_path=f"{bank}.mbox",
+        )
+        for bank in ("bac", "davibank", "promerica")
+    ]
     db.session.add_all(accounts)
     db.session.flush()
     now = datetime.now(UTC)
@@ -34,18 +52,25 @@ def seed(user_id: int, count: int = 300) -> dict[str, int]:
     for i in range(count):
         account = rng.choice(accounts)
         usd = rng.random() < 0.25
-        kind = rng.choices(["purchase", "withdrawal", "transfer_out", "transfer_in", "refund"],
-                           [70, 8, 8, 8, 6])[0]
-        rows.append(Expense(
-            user_id=user_id, email_account_id=account.id, bank=account.bank,
-            message_key=f"<{uuid.uuid4().hex}@bank>", kind=kind,
-            direction="in" if kind in ("transfer_in", "refund") else "out",
-            currency="USD" if usd else "CRC",
-            amount_cents=rng.randint(300, 15_000) if usd else rng.randint(1_500_00, 85_000_00),
-            merchant=XSS if i == 0 else rng.choice(MERCHANTS),
-            # The hostile merchant is the newest, so it is on the first page.
-            occurred_at=now - timedelta(days=0.01 if i == 0 else rng.uniform(0.1, 360)),
-            card_last4=f"{rng.randint(0, 9999):04d}"))
+        kind = rng.choices(
+            ["purchase", "withdrawal", "transfer_out", "transfer_in", "refund"], [70, 8, 8, 8, 6]
+        )[0]
+        rows.append(
+            Expense(
+                user_id=user_id,
+                email_account_id=account.id,
+                bank=account.bank,
+                message_key=f"<{uuid.uuid4().hex}@bank>",
+                kind=kind,
+                direction="in" if kind in ("transfer_in", "refund") else "out",
+                currency="USD" if usd else "CRC",
+                amount_cents=rng.randint(300, 15_000) if usd else rng.randint(1_500_00, 85_000_00),
+                merchant=XSS if i == 0 else rng.choice(MERCHANTS),
+                # The hostile merchant is the newest, so it is on the first page.
+                occurred_at=now - timedelta(days=0.01 if i == 0 else rng.uniform(0.1, 360)),
+                card_last4=f"{rng.randint(0, 9999):04d}",
+            )
+        )
     db.session.add_all(rows)
     db.session.commit()
     return {"bac_out": sum(1 for r in rows if r.bank == "bac" and r.direction == "out")}
@@ -80,8 +105,14 @@ def test_expenses_page_filters_and_charts(app, auth, live_server, browser_page):
     problems, dialogs = [], []
     # CSP violations and script errors show up as console errors; the browser's own
     # favicon request is the one 404 that is not ours to fix.
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error"
-            and not m.location.get("url", "").endswith("/favicon.ico") else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
+    )
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
@@ -103,10 +134,12 @@ def test_expenses_page_filters_and_charts(app, auth, live_server, browser_page):
     page.wait_for_url("**/expenses?*bank=bac*")
 
     expect(page.locator("#expense-count")).to_have_text(
-        f"{counts['bac_out']} movimientos con los filtros elegidos.")
+        f"{counts['bac_out']} movimientos con los filtros elegidos."
+    )
     expect(page.locator("#expense-list tbody tr").first).to_contain_text("BAC San José")
-    assert set(page.locator("#expense-list tbody tr td:nth-child(3) p:first-child")
-               .all_inner_texts()) == {"BAC San José"}
+    assert set(
+        page.locator("#expense-list tbody tr td:nth-child(3) p:first-child").all_inner_texts()
+    ) == {"BAC San José"}
     expect(page.locator("#expense-totals [data-currency]")).to_have_count(2)
     chart = page.locator("#expense-chart svg")
     expect(chart).to_have_count(2)
@@ -117,9 +150,11 @@ def test_expenses_page_filters_and_charts(app, auth, live_server, browser_page):
     # Filters, totals, the chart and the first rows of the list: the page's useful top.
     section = page.locator("#expense-chart").bounding_box()
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "expenses.png"), full_page=True,
-                    clip={"x": 0, "y": 0, "width": 1280,
-                          "height": section["y"] + section["height"] + 320})
+    page.screenshot(
+        path=str(ARTIFACTS / "expenses.png"),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": 1280, "height": section["y"] + section["height"] + 320},
+    )
 
     page.get_by_text("Ver los datos en una tabla").click()
     expect(page.locator("#chart-table tbody tr")).to_have_count(12)

@@ -29,14 +29,15 @@ def imap(auth):
 def oauth_live(auth, tmp_path_factory):
     """A stack of its own whose web and worker know the test's authorization server."""
     with pytest.MonkeyPatch.context() as env:
-        for name, value in {"GOOGLE_CLIENT_ID": "google-app",
-                            "GOOGLE_CLIENT_SECRET": "google-secret",
-                            "GOOGLE_AUTHORIZE_URL": auth.authorize_url,
-                            "GOOGLE_TOKEN_URL": auth.token_url}.items():
+        for name, value in {
+            "GOOGLE_CLIENT_ID": "google-app",
+            "GOOGLE_CLIENT_SECRET": "google-secret",
+            "GOOGLE_AUTHORIZE_URL": auth.authorize_url,
+            "GOOGLE_TOKEN_URL": auth.token_url,
+        }.items():
             env.setenv(name, value)
         stack = LiveStack(tmp_path_factory.mktemp("oauth-live"))
-    auth.add_client("google-app", "google-secret",
-                    f"{stack.url}/accounts/oauth/google/callback")
+    auth.add_client("google-app", "google-secret", f"{stack.url}/accounts/oauth/google/callback")
     yield stack
     stack.close()
 
@@ -72,14 +73,17 @@ def test_a_provider_fills_the_server_in_and_explains_its_passwords(page, oauth_l
     page.select_option("#provider", "icloud")
     assert page.input_value("#imap_host") == "imap.mail.me.com"
     assert not gmail.is_visible()
-    assert "«Contraseñas específicas para apps»" in page.locator(
-        "[data-provider-help=icloud]").inner_text()
+    assert (
+        "«Contraseñas específicas para apps»"
+        in page.locator("[data-provider-help=icloud]").inner_text()
+    )
     page.select_option("#provider", "outlook")
     assert "ya no aceptan contraseñas" in page.locator("[data-provider-help=outlook]").inner_text()
 
 
-def test_conectar_con_google_walks_the_consent_and_the_account_logs_in(page, oauth_live, imap,
-                                                                      auth):
+def test_conectar_con_google_walks_the_consent_and_the_account_logs_in(
+    page, oauth_live, imap, auth
+):
     address = f"{uuid.uuid4().hex[:8]}@example.cr"
     imap.add_user(address, "una-clave-que-nadie-usa")
     imap.append(address, [b"From: a@b.cr\r\nSubject: hola\r\n\r\nhola\r\n"] * 3)

@@ -74,10 +74,14 @@ def log_in(page, url):
 
 def synced(user_id: int, *names: str) -> None:
     """What a sync of real BAC notices stores: here, mail it could not read."""
-    account = EmailAccount(user_id=user_id, bank="bac", address=EMAIL, source_kind="mbox",
-                           local_path="bac.mbox")
-    row = SyncSessionAccount(sync_session=SyncSession(user_id=user_id, status="completed"),
-                             email_account=account, status="processing")
+    account = EmailAccount(
+        user_id=user_id, bank="bac", address=EMAIL, source_kind="mbox", local_path="bac.mbox"
+    )
+    row = SyncSessionAccount(
+        sync_session=SyncSession(user_id=user_id, status="completed"),
+        email_account=account,
+        status="processing",
+    )
     db.session.add(row)
     db.session.commit()
     items = []
@@ -97,8 +101,11 @@ def no_overflow(page, name: str) -> None:
 @pytest.mark.parametrize("app", ["sqlite"], indirect=True)
 def test_an_unreadable_notice_becomes_an_expense_from_the_queue(app, auth, live_server, browser):
     with app.app_context():
-        synced(auth.create(EMAIL, PASSWORD), "bac_unparsed_unknown_type.eml",
-               "bac_declined_status_row.eml")
+        synced(
+            auth.create(EMAIL, PASSWORD),
+            "bac_unparsed_unknown_type.eml",
+            "bac_declined_status_row.eml",
+        )
     page = open_page(browser, {"width": 1280, "height": 900})
     log_in(page, live_server)
     nav = page.get_by_role("navigation", name="Principal")
@@ -149,16 +156,24 @@ def test_a_cash_expense_is_added_and_exported(app, auth, live_server, browser):
     page.get_by_role("link", name="← Volver a los gastos").click()
     with page.expect_download() as download:
         page.get_by_role("link", name="Descargar CSV").click()
-    rows = list(csv.DictReader(io.StringIO(
-        Path(download.value.path()).read_text(encoding="utf-8-sig"))))
+    rows = list(
+        csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig")))
+    )
     assert [(r["banco"], r["monto"], r["comercio"], r["origen"]) for r in rows] == [
-        ("Efectivo", "3750.50", "Feria del agricultor", "Agregado a mano")]
+        ("Efectivo", "3750.50", "Feria del agricultor", "Agregado a mano")
+    ]
     with page.expect_download() as download:
         page.get_by_role("link", name="Descargar Excel").click()
     sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
     assert download.value.suggested_filename.endswith(".xlsx")
     assert [c.value for c in sheet[2]][:6] == [
-        sheet[2][0].value, "Efectivo", None, "Compra", "Salida", 3750.5]
+        sheet[2][0].value,
+        "Efectivo",
+        None,
+        "Compra",
+        "Salida",
+        3750.5,
+    ]
     assert page.problems == []
 
 
@@ -166,8 +181,13 @@ def test_a_cash_expense_is_added_and_exported(app, auth, live_server, browser):
 def test_expense_and_review_pages_fit_a_phone(app, auth, live_server, browser):
     with app.app_context():
         user_id = auth.create(EMAIL, PASSWORD)
-        synced(user_id, "bac_unparsed_unknown_type.eml", "bac_purchase_html_spanish_month.eml",
-               "bac_purchase_forwarded_original.eml", "bac_transfer_out_european_amount.eml")
+        synced(
+            user_id,
+            "bac_unparsed_unknown_type.eml",
+            "bac_purchase_html_spanish_month.eml",
+            "bac_purchase_forwarded_original.eml",
+            "bac_transfer_out_european_amount.eml",
+        )
     page = open_page(browser, PHONE)
     log_in(page, live_server)
     page.goto(f"{live_server}/expenses")

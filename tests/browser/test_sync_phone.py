@@ -1,8 +1,7 @@
 """The sync pages on a 390×844 phone: nothing sticks out of the screen, nothing is out of reach."""
 
 from playwright.sync_api import expect
-from stack import log_in
-from test_sync_widget import wait_until
+from stack import log_in, wait_until
 
 PHONE = {"width": 390, "height": 844}
 LONG_ADDRESS = "notificaciones.tarjeta.principal.de.la.familia@correo-empresarial.example.cr"
@@ -73,8 +72,17 @@ def test_widget_history_and_details_fit_a_phone(browser, live, tmp_path):
     # A second account whose folder is no Maildir: it fails with a message naming a long path.
     broken = live.workdir / f"{email}-sin-maildir" / "exportacion-de-correo-del-banco-2024"
     broken.mkdir(parents=True)
-    live.flask("add-account", "--user", email, "--bank", "promerica", "--address", LONG_ADDRESS,
-               "--maildir", str(broken))
+    live.flask(
+        "add-account",
+        "--user",
+        email,
+        "--bank",
+        "promerica",
+        "--address",
+        LONG_ADDRESS,
+        "--maildir",
+        str(broken),
+    )
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()
     log_in(page, live, email)
@@ -83,14 +91,18 @@ def test_widget_history_and_details_fit_a_phone(browser, live, tmp_path):
     page.click("#sync-start")
     page.wait_for_selector("#sync-progress[data-status=running]", timeout=30000)
     fits(page, tmp_path / "widget-starting.png", widget=True)
-    wait_until(page, "Number(document.getElementById('sync-progress').dataset.processed) > 0"
-                     " || document.getElementById('sync-progress').dataset.status !== 'running'")
+    wait_until(
+        page,
+        "Number(document.getElementById('sync-progress').dataset.processed) > 0"
+        " || document.getElementById('sync-progress').dataset.status !== 'running'",
+    )
     assert page.get_attribute("#sync-progress", "data-status") == "running"
     fits(page, tmp_path / "widget-running.png", widget=True)
     label = page.locator(f"#sync-accounts p[title='{LONG_ADDRESS}']")
     assert label.evaluate("e => e.scrollWidth > e.clientWidth")  # shortened by an ellipsis
-    wait_until(page, "document.getElementById('sync-progress').dataset.status === 'failed'",
-               timeout=120)
+    wait_until(
+        page, "document.getElementById('sync-progress').dataset.status === 'failed'", timeout=120
+    )
     expect(page.locator("#sync-failed-accounts")).to_have_text("1 cuenta falló")
     expect(page.locator("#sync-time-remaining")).to_contain_text("Terminó hace")
     fits(page, tmp_path / "widget-finished.png", widget=True)

@@ -3,24 +3,15 @@
 import time
 
 from playwright.sync_api import expect
-from stack import ARTIFACTS, log_in
+from stack import ARTIFACTS, log_in, wait_until
 
 MESSAGES = 8000
 
 
-def wait_until(page, expression: str, timeout: float = 60) -> None:
-    """Poll a JS expression from Python: wait_for_function would eval() past our CSP."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if page.evaluate(expression):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {expression}")
-
-
 def progress(page) -> dict:
-    return page.eval_on_selector("#sync-progress", "e => ({...e.dataset, "
-                                 "now: e.getAttribute('aria-valuenow')})")
+    return page.eval_on_selector(
+        "#sync-progress", "e => ({...e.dataset, now: e.getAttribute('aria-valuenow')})"
+    )
 
 
 def watch_until_done(page, timeout=120) -> list[int]:
@@ -50,10 +41,15 @@ def test_bar_moves_live_to_100_with_the_same_element(browser, live, dovecot):
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     log_in(page, live, email)
     start(page)
-    page.evaluate("window.__bar = document.getElementById('sync-progress-bar');"
-                  "window.__loaded = performance.timeOrigin")
-    wait_until(page, "Number(document.getElementById('sync-progress')"
-                           ".getAttribute('aria-valuenow')) >= 5", timeout=60)
+    page.evaluate(
+        "window.__bar = document.getElementById('sync-progress-bar');"
+        "window.__loaded = performance.timeOrigin"
+    )
+    wait_until(
+        page,
+        "Number(document.getElementById('sync-progress').getAttribute('aria-valuenow')) >= 5",
+        timeout=60,
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "sync-widget-running.png"))
     seen = watch_until_done(page)
@@ -69,8 +65,9 @@ def test_bar_moves_live_to_100_with_the_same_element(browser, live, dovecot):
     # carries no session's CSRF token, the page's header does. Starting again must work.
     token = page.get_attribute("#sync-widget", "data-token")
     page.click("#sync-start")
-    wait_until(page, f"document.getElementById('sync-widget').dataset.token !== '{token}'",
-               timeout=30)
+    wait_until(
+        page, f"document.getElementById('sync-widget').dataset.token !== '{token}'", timeout=30
+    )
     page.close()
 
 
@@ -160,8 +157,9 @@ def test_widget_recovers_by_itself_after_a_long_outage(browser, live, dovecot, t
         # never more than 30 s apart, and not in step with every other browser: each wait
         # is off its exact value by up to 25 % (jitter). Steps of 1 s: times are to 1 s.
         tried = len(page.evaluate("window.__reconnects"))
-        advance_until(page, f"window.__reconnects.length >= {tried + 4}", step_ms=1000,
-                      limit_ms=150000)
+        advance_until(
+            page, f"window.__reconnects.length >= {tried + 4}", step_ms=1000, limit_ms=150000
+        )
         tries = page.evaluate("window.__reconnects")
         gaps = [b - a for a, b in zip(tries, tries[1:], strict=False)][1:]
         assert all(gap <= 30000 for gap in gaps) and max(gaps) >= 17000, gaps
@@ -195,8 +193,12 @@ def test_widget_reconnects_after_the_web_server_restarts(browser, live):
     page.wait_for_selector("#sync-progress[data-status=paused]", timeout=15000)
     token = page.get_attribute("#sync-widget", "data-token")
     reopened = []
-    page.on("request", lambda r: reopened.append(r.headers.get("last-event-id"))
-            if "/sync/stream" in r.url else None)
+    page.on(
+        "request",
+        lambda r: (
+            reopened.append(r.headers.get("last-event-id")) if "/sync/stream" in r.url else None
+        ),
+    )
     live.stop_web()
     try:
         page.wait_for_selector("#sync-connection:not([hidden])", timeout=15000)
@@ -230,15 +232,18 @@ def test_a_hidden_tab_holds_its_updates_and_catches_up_when_shown(browser, live)
         .then(() => fetch("/sync/widget")).then(r => r.text())
         .then(html => /data-token="([^"]+)"/.exec(html)[1])""")
     deadline = time.monotonic() + 60
-    while page.request.get(f"{live.url}/sync_sessions/{token}/status.json").json()[
-            "status"] != "completed":
+    while (
+        page.request.get(f"{live.url}/sync_sessions/{token}/status.json").json()["status"]
+        != "completed"
+    ):
         assert time.monotonic() < deadline, "the sync did not end"
         time.sleep(0.2)
     wait_until(page, "window.syncWidget.pending !== null")
     assert page.get_attribute("#sync-widget", "data-token") != token  # nothing drawn yet
     page.evaluate(SET_HIDDEN, False)
-    wait_until(page, "document.getElementById('sync-widget').dataset.token === "
-                     f"'{token}'", timeout=5)
+    wait_until(
+        page, f"document.getElementById('sync-widget').dataset.token === '{token}'", timeout=5
+    )
     assert progress(page)["status"] == "completed" and progress(page)["now"] == "100"
     page.close()
 
@@ -255,8 +260,11 @@ def test_ten_tabs_all_stay_live_on_one_stream(browser, live):
     for page in pages[1:]:
         page.goto(live.url + "/sync")
     for page in pages:
-        wait_until(page, "document.getElementById('sync-progress')"
-                               ".dataset.status === 'completed'", timeout=120)
+        wait_until(
+            page,
+            "document.getElementById('sync-progress').dataset.status === 'completed'",
+            timeout=120,
+        )
         assert progress(page)["now"] == "100"
     # One tab holds the stream for all of them (HTTP/1.1 allows six per site).
     assert len(streams) <= 3, streams
@@ -269,8 +277,9 @@ def test_pause_and_resume(browser, live, dovecot):
     page = browser.new_page()
     log_in(page, live, email)
     start(page)
-    wait_until(page, "Number(document.getElementById('sync-progress')"
-                           ".dataset.processed) > 0", timeout=60)
+    wait_until(
+        page, "Number(document.getElementById('sync-progress').dataset.processed) > 0", timeout=60
+    )
     page.click("#sync-toggle-pause")
     page.wait_for_selector("#sync-progress[data-status=paused]", timeout=15000)
     page.wait_for_selector("text=Reanudar")
