@@ -3,28 +3,56 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint css system-test-deps clean
+.PHONY: run test test-fast lint lock css system-run-deps system-test-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+# The versions come from the lock files (pip-compile's, from pyproject.toml): the same on
+# every machine, in CI and in production (requirements.txt is what a buildpack installs).
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
-run: $(VENV)/.installed
+# After changing the dependencies in pyproject.toml: pin them again (both files).
+PIN := $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet pip-tools
+	$(PIN) --output-file requirements.txt pyproject.toml
+	$(PIN) --extra test -c requirements.txt --output-file requirements-test.txt pyproject.toml
+
+run: $(VENV)/.installed system-run-deps
 	$(BIN)/python scripts/run_dev.py
 
 test: $(VENV)/.installed-test system-test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Everything but the browser and the slow tests: for the edit-test loop.
+test-fast: $(VENV)/.installed-test system-test-deps
+	$(BIN)/python -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+
+# What CI checks besides the tests: lint, formatting, models against migrations, types.
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@db=sqlite:///$$(mktemp -d)/check.sqlite3; \
+	  DATABASE_URL=$$db $(BIN)/flask --app wsgi db upgrade 2>/dev/null && \
+	  DATABASE_URL=$$db $(BIN)/flask --app wsgi db check
+	$(BIN)/mypy
+
+# `make run` starts Debian's redis-server when REDIS_URL is unset; on Debian as root we
+# install it.
+system-run-deps:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else echo "Please install: redis-server" >&2; exit 1; fi; }
 
 # The tests run a real IMAP server and a real browser, and check the alert rules with
 # Prometheus's promtool; on Debian as root we install them.

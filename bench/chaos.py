@@ -77,23 +77,38 @@ class Stack:
         self.redis = RedisServer()
         self.imap = DovecotServer()
         uri = driver_url(database_url or f"sqlite:///{workdir / 'chaos.sqlite3'}", "")
-        self.app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "REDIS_URL": self.redis.url,
-                               "RATELIMIT_STORAGE_URI": self.redis.url,
-                               "LOCAL_MAILBOX_ROOT": str(workdir)})
+        self.app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": uri,
+                "REDIS_URL": self.redis.url,
+                "RATELIMIT_STORAGE_URI": self.redis.url,
+                "LOCAL_MAILBOX_ROOT": str(workdir),
+            }
+        )
         with self.app.app_context():
             if database_url:
                 with db.engine.begin() as conn:
                     conn.execute(sa.text("DROP SCHEMA public CASCADE"))
                     conn.execute(sa.text("CREATE SCHEMA public"))
             upgrade(directory=str(ROOT / "migrations"))
-        self.env = {**os.environ, "DATABASE_URL": uri, "REDIS_URL": self.redis.url,
-                    "EXPENSE_SYNC_ENV": "test", "JOB_RETRY_INTERVALS": "10,30,60,120,300"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": uri,
+            "REDIS_URL": self.redis.url,
+            "EXPENSE_SYNC_ENV": "test",
+            "JOB_RETRY_INTERVALS": "10,30,60,120,300",
+        }
         self.workers: list[subprocess.Popen] = []
 
     def start_worker(self) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=self.env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.workers.append(process)
         return process
 
@@ -116,21 +131,33 @@ def new_user_with_mailbox(stack: Stack, messages: int, seed: int) -> tuple[int, 
 
     mailbox = f"chaos{uuid.uuid4().hex[:8]}"
     stack.imap.add_user(mailbox, PASSWORD)
-    generated = list(generate_notifications(messages, seed=seed,
-                                            to_address=f"{mailbox}@example.cr"))
+    generated = list(
+        generate_notifications(messages, seed=seed, to_address=f"{mailbox}@example.cr")
+    )
     stack.imap.append(mailbox, [g.raw for g in generated])
-    expected = {identity(e["bank"], e["kind"], e["amount"], e["currency"], e["reference"],
-                         e["occurred_at"]) for e in (g.expected for g in generated)
-                if e["status"] == "transaction"}
+    expected = {
+        identity(e["bank"], e["kind"], e["amount"], e["currency"], e["reference"], e["occurred_at"])
+        for e in (g.expected for g in generated)
+        if e["status"] == "transaction"
+    }
     with stack.app.app_context():
         user = create_user(f"{mailbox}@example.cr", "x" * 12)
         db.session.flush()
         account = EmailAccount(user_id=user.id)
-        apply_settings(account, {
-            "bank": "bac", "address": f"{mailbox}@example.cr", "source_kind": "imap",
-            "imap_host": stack.imap.host, "imap_port": stack.imap.port,
-            "imap_security": "none", "imap_user": mailbox, "imap_password": PASSWORD,
-            "folder": "INBOX"})
+        apply_settings(
+            account,
+            {
+                "bank": "bac",
+                "address": f"{mailbox}@example.cr",
+                "source_kind": "imap",
+                "imap_host": stack.imap.host,
+                "imap_port": stack.imap.port,
+                "imap_security": "none",
+                "imap_user": mailbox,
+                "imap_password": PASSWORD,
+                "folder": "INBOX",
+            },
+        )
         db.session.add(account)
         db.session.commit()
         return user.id, expected
@@ -141,8 +168,7 @@ def session_state(stack: Stack, token: str) -> dict:
     from expense_sync.sync import control
 
     with stack.app.app_context():
-        session = db.session.execute(
-            db.select(SyncSession).filter_by(token=token)).scalar_one()
+        session = db.session.execute(db.select(SyncSession).filter_by(token=token)).scalar_one()
         return control.state(session)
 
 
@@ -168,9 +194,17 @@ def stored(stack: Stack, user_id: int) -> list[tuple]:
     from expense_sync.models import Expense
 
     with stack.app.app_context():
-        return [identity(e.bank, e.kind, f"{e.amount:.2f}", e.currency, e.reference,
-                         e.occurred_at.astimezone(CR).isoformat())
-                for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))]
+        return [
+            identity(
+                e.bank,
+                e.kind,
+                f"{e.amount:.2f}",
+                e.currency,
+                e.reference,
+                e.occurred_at.astimezone(CR).isoformat(),
+            )
+            for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))
+        ]
 
 
 def one_run(stack: Stack, scenario: str, messages: int, seed: int, tally: Tally) -> None:
@@ -192,8 +226,7 @@ def one_run(stack: Stack, scenario: str, messages: int, seed: int, tally: Tally)
             tally.late += 1  # the fault would hit nothing; this run proves nothing
             return
         recovered_from = inject(stack, scenario)
-    final = wait_until(stack, token, lambda s: s["status"] in ("completed", "failed"),
-                       END_TIMEOUT)
+    final = wait_until(stack, token, lambda s: s["status"] in ("completed", "failed"), END_TIMEOUT)
     seconds = time.monotonic() - recovered_from
     rows = stored(stack, user_id)
     tally.runs += 1
@@ -229,8 +262,10 @@ def stuck_session(stack: Stack, user_id: int) -> str:
     with stack.app.app_context():
         user = db.session.get(User, user_id)
         session = SyncSession(user_id=user_id, status="running", started_at=now_utc())
-        session.accounts = [SyncSessionAccount(email_account=account, status="processing")
-                            for account in user.accounts]
+        session.accounts = [
+            SyncSessionAccount(email_account=account, status="processing")
+            for account in user.accounts
+        ]
         db.session.add(session)
         db.session.commit()
         return session.token
@@ -257,21 +292,30 @@ def main() -> None:
                 report(scenario, tally)
         finally:
             stack.close()
-    print(f"\n{'scenario':<14}{'runs':>5}{'not done':>9}{'lost':>6}{'dup':>5}{'wrong':>6}"
-          f"{'recover median':>16}{'worst':>8}")
+    print(
+        f"\n{'scenario':<14}{'runs':>5}{'not done':>9}{'lost':>6}{'dup':>5}{'wrong':>6}"
+        f"{'recover median':>16}{'worst':>8}"
+    )
     for scenario, tally in results.items():
         recovery = tally.recovery or [float("nan")]
-        print(f"{scenario:<14}{tally.runs:>5}{tally.incomplete:>9}{tally.lost:>6}"
-              f"{tally.duplicated:>5}{tally.wrong:>6}{statistics.median(recovery):>15.1f}s"
-              f"{max(recovery):>7.1f}s")
-    print(f"({args.messages} generated notices per run; "
-          f"{'PostgreSQL' if args.database_url else 'SQLite'}; load {os.getloadavg()[0]:.2f})")
+        print(
+            f"{scenario:<14}{tally.runs:>5}{tally.incomplete:>9}{tally.lost:>6}"
+            f"{tally.duplicated:>5}{tally.wrong:>6}{statistics.median(recovery):>15.1f}s"
+            f"{max(recovery):>7.1f}s"
+        )
+    print(
+        f"({args.messages} generated notices per run; "
+        f"{'PostgreSQL' if args.database_url else 'SQLite'}; load {os.getloadavg()[0]:.2f})"
+    )
 
 
 def report(scenario: str, tally: Tally) -> None:
-    print(f"{scenario}: {tally.runs} runs ({tally.late} more came too late), "
-          f"{tally.incomplete} not completed, "
-          f"{tally.lost} lost, {tally.duplicated} duplicated, {tally.wrong} wrong", flush=True)
+    print(
+        f"{scenario}: {tally.runs} runs ({tally.late} more came too late), "
+        f"{tally.incomplete} not completed, "
+        f"{tally.lost} lost, {tally.duplicated} duplicated, {tally.wrong} wrong",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -56,14 +56,25 @@ def add_users(app, dovecot, port: int, users: int, accounts: int, messages: int)
             db.session.flush()
             for a in range(accounts):
                 address = f"u{n}a{a}@example.cr"
-                mail = [g.raw for g in generate_notifications(messages, seed=n * 10 + a,
-                                                              to_address=address)]
+                mail = [
+                    g.raw
+                    for g in generate_notifications(messages, seed=n * 10 + a, to_address=address)
+                ]
                 account = EmailAccount(user_id=user.id)
-                apply_settings(account, {
-                    "bank": "bac", "address": address, "source_kind": "imap",
-                    "imap_host": dovecot.host, "imap_port": port, "imap_security": "none",
-                    "imap_user": new_mailbox(dovecot, mail), "imap_password": PASSWORD,
-                    "folder": "INBOX"})
+                apply_settings(
+                    account,
+                    {
+                        "bank": "bac",
+                        "address": address,
+                        "source_kind": "imap",
+                        "imap_host": dovecot.host,
+                        "imap_port": port,
+                        "imap_security": "none",
+                        "imap_user": new_mailbox(dovecot, mail),
+                        "imap_password": PASSWORD,
+                        "folder": "INBOX",
+                    },
+                )
                 db.session.add(account)
             set_interval(user, 60)
             ids.append(user.id)
@@ -78,26 +89,38 @@ def run_due(app, user_ids: list[int]) -> tuple[float, list]:
     from expense_sync.workers import make_worker, redis_connection
 
     with app.app_context():
-        db.session.execute(sa.update(User).where(User.id.in_(user_ids)).values(
-            next_auto_sync_at=now_utc() - timedelta(seconds=1)))
+        db.session.execute(
+            sa.update(User)
+            .where(User.id.in_(user_ids))
+            .values(next_auto_sync_at=now_utc() - timedelta(seconds=1))
+        )
         db.session.commit()
         started = time.perf_counter()
         dispatch_due_syncs()
     make_worker(app, redis_connection(app.config["REDIS_URL"])).work(
-        burst=True, logging_level="WARNING")
+        burst=True, logging_level="WARNING"
+    )
     wall = time.perf_counter() - started
     with app.app_context():
-        latest = db.session.execute(
-            sa.select(SyncSession).where(SyncSession.user_id.in_(user_ids))
-            .order_by(SyncSession.id.desc()).limit(len(user_ids))).scalars().all()
+        latest = (
+            db.session.execute(
+                sa.select(SyncSession)
+                .where(SyncSession.user_id.in_(user_ids))
+                .order_by(SyncSession.id.desc())
+                .limit(len(user_ids))
+            )
+            .scalars()
+            .all()
+        )
         db.session.expunge_all()
     return wall, latest
 
 
 def logins(dovecot) -> int:
     """Successful IMAP logins so far, as Dovecot logged them."""
-    return (dovecot.root / "dovecot.log").read_text(errors="replace").count(
-        "imap-login: Info: Login:")
+    return (
+        (dovecot.root / "dovecot.log").read_text(errors="replace").count("imap-login: Info: Login:")
+    )
 
 
 def run_backend(name, uri, reset, redis_url, dovecot, workdir, args) -> dict:
@@ -129,23 +152,30 @@ def run_backend(name, uri, reset, redis_url, dovecot, workdir, args) -> dict:
 
 
 def report(args, results: list[dict]) -> None:
-    print(f"\n{os.cpu_count()} CPUs; load average "
-          + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(
+        f"\n{os.cpu_count()} CPUs; load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
     per_hour = 1000  # users on "cada hora"
     for r in results:
         median, worst = statistics.median(r["alone"]), max(r["alone"])
         per_sync = r["all_wall"] / args.users
         verdict = "PASS" if median <= GOAL_SECONDS and r["logins"] <= 1 else "MISS"
-        print(f"[{r['name']}] one user, {args.accounts} unchanged accounts, {args.runs} runs: "
-              f"median {median:.3f} s, worst {worst:.3f} s, {r['logins']:.0f} login(s) per "
-              f"account (goal <= {GOAL_SECONDS} s, <= 1) {verdict}")
-        print(f"[{r['name']}] {args.users} users due at once: {r['all_wall']:.2f} s on one "
-              f"worker, {per_sync * 1000:.0f} ms per scheduled sync, "
-              f"{r['all_logins']} logins ({r['all_logins'] / args.users:.1f} per user)")
-        print(f"[{r['name']}] 1,000 users x {args.accounts} accounts every hour: "
-              f"{per_sync * per_hour:.0f} worker-seconds an hour "
-              f"({per_sync * per_hour / 36:.1f} % of one worker), "
-              f"{per_hour * args.accounts:,} IMAP logins an hour")
+        print(
+            f"[{r['name']}] one user, {args.accounts} unchanged accounts, {args.runs} runs: "
+            f"median {median:.3f} s, worst {worst:.3f} s, {r['logins']:.0f} login(s) per "
+            f"account (goal <= {GOAL_SECONDS} s, <= 1) {verdict}"
+        )
+        print(
+            f"[{r['name']}] {args.users} users due at once: {r['all_wall']:.2f} s on one "
+            f"worker, {per_sync * 1000:.0f} ms per scheduled sync, "
+            f"{r['all_logins']} logins ({r['all_logins'] / args.users:.1f} per user)"
+        )
+        print(
+            f"[{r['name']}] 1,000 users x {args.accounts} accounts every hour: "
+            f"{per_sync * per_hour:.0f} worker-seconds an hour "
+            f"({per_sync * per_hour / 36:.1f} % of one worker), "
+            f"{per_hour * args.accounts:,} IMAP logins an hour"
+        )
 
 
 def main() -> int:
@@ -162,8 +192,10 @@ def main() -> int:
             targets = [("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", False)]
             if args.database_url:
                 targets.append(("postgresql", args.database_url, True))
-            results = [run_backend(name, uri, reset, redis_server.url, dovecot, workdir, args)
-                       for name, uri, reset in targets]
+            results = [
+                run_backend(name, uri, reset, redis_server.url, dovecot, workdir, args)
+                for name, uri, reset in targets
+            ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report(args, results)

@@ -16,8 +16,7 @@ def app(environ, start_response):
     if environ.get("PATH_INFO") == "/healthz":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
-    start_response("200 OK", [("Content-Type", "text/event-stream"),
-                              ("Cache-Control", "no-cache")])
+    start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
 
     def stream():
         yield EVENT

@@ -42,17 +42,24 @@ def _census(path: str) -> None:
 
     if tracemalloc.is_tracing():
         snapshot = tracemalloc.take_snapshot().filter_traces(
-            [tracemalloc.Filter(False, tracemalloc.__file__)])
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
         result["traced"] = tracemalloc.get_traced_memory()[0]
         # The first census is the baseline; later ones give what grew since.
-        stats = (snapshot.compare_to(_previous[0], "traceback") if _previous
-                 else snapshot.statistics("traceback"))
+        stats = (
+            snapshot.compare_to(_previous[0], "traceback")
+            if _previous
+            else snapshot.statistics("traceback")
+        )
         _previous[:] = [snapshot]
         result["sites"] = [
-            {"size": getattr(stat, "size_diff", stat.size),
-             "count": getattr(stat, "count_diff", stat.count),
-             "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback]}
-            for stat in stats[:300]]
+            {
+                "size": getattr(stat, "size_diff", stat.size),
+                "count": getattr(stat, "count_diff", stat.count),
+                "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback],
+            }
+            for stat in stats[:300]
+        ]
     Path(path).write_text(json.dumps(result))
 
 
@@ -76,8 +83,9 @@ def post_worker_init(worker):
             if phase == "start":
                 started["t"] = time.perf_counter()
             elif "t" in started:
-                pauses.append((info["generation"], time.perf_counter() - started.pop("t"),
-                               time.time()))
+                pauses.append(
+                    (info["generation"], time.perf_counter() - started.pop("t"), time.time())
+                )
 
         gc.callbacks.append(timing)
     trigger = os.environ.get("BENCH_CENSUS_TRIGGER")

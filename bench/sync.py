@@ -235,9 +235,13 @@ def count_rows(app, user_id: int) -> tuple[int, int, int]:
         expenses = db.session.scalar(
             db.select(sa.func.count()).select_from(Expense).filter_by(user_id=user_id)
         )
-        kept = dict(db.session.execute(
-            db.select(UnreadableEmail.status, sa.func.count()).filter_by(user_id=user_id)
-            .group_by(UnreadableEmail.status)).all())
+        kept = dict(
+            db.session.execute(
+                db.select(UnreadableEmail.status, sa.func.count())
+                .filter_by(user_id=user_id)
+                .group_by(UnreadableEmail.status)
+            ).all()
+        )
     return expenses, kept.get("unparsed", 0), kept.get("ignored", 0)
 
 

@@ -12,7 +12,9 @@ from .logs import configure_logging
 def create_app(config: dict | None = None) -> Flask:
     """Create and wire the application: config, extensions, blueprints, CLI, errors."""
     app = Flask(
-        __name__, instance_relative_config=True, template_folder="../templates",
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
         static_folder="../static",
     )
     app.config.from_mapping(config_module.from_environment(app.instance_path))

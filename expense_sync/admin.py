@@ -20,8 +20,14 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 DASHBOARD_PREFIX = "/admin/rq"
 RECENT_FAILURES = 10
-ERROR_LABELS = {"network": "Red", "authentication": "Autenticación", "server": "Servidor",
-                "tls": "TLS", "folder": "Carpeta", "unreadable_email": "Correo ilegible"}
+ERROR_LABELS = {
+    "network": "Red",
+    "authentication": "Autenticación",
+    "server": "Servidor",
+    "tls": "TLS",
+    "folder": "Carpeta",
+    "unreadable_email": "Correo ilegible",
+}
 # Script blocks the browser runs; its `type="text/template"` blocks are data, not script.
 _INLINE_SCRIPT = re.compile(r'<script(?:\s+type="text/javascript")?\s*>(.*?)</script>', re.S)
 
@@ -59,15 +65,23 @@ def _dashboard_headers(response):
     # Its script sends this cookie back as X-CSRFToken on every POST, so requeue, delete and
     # empty pass the same CSRF check as our forms; nothing is exempted. Strict: never sent
     # cross-site, and only these pages' script reads it.
-    response.set_cookie("_csrf_token", generate_csrf(), path=DASHBOARD_PREFIX, samesite="Strict",
-                        secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=False)
+    response.set_cookie(
+        "_csrf_token",
+        generate_csrf(),
+        path=DASHBOARD_PREFIX,
+        samesite="Strict",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=False,
+    )
     # Its pages run one inline script (allowed by its hash, so injected markup still cannot
     # run script) and compile underscore templates, which needs eval.
     hashes = " ".join(
         "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-        for script in _INLINE_SCRIPT.findall(response.get_data(as_text=True)))
+        for script in _INLINE_SCRIPT.findall(response.get_data(as_text=True))
+    )
     response.headers["Content-Security-Policy"] = CSP.replace(
-        "script-src 'self';", f"script-src 'self' 'unsafe-eval' {hashes};")
+        "script-src 'self';", f"script-src 'self' 'unsafe-eval' {hashes};"
+    )
     return response
 
 
@@ -86,8 +100,11 @@ def metrics_endpoint():
 def _scraper() -> bool:
     expected = current_app.config.get("METRICS_TOKEN")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), expected.encode())
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), expected.encode())
+    )
 
 
 def _queue_collector() -> metrics.QueueCollector:
@@ -106,11 +123,16 @@ def health_figures() -> dict:
     found = metrics.samples(_queue_collector())
 
     def total(name: str, **labels) -> float:
-        return sum(s.value for s in found.get(name, ())
-                   if all(s.labels.get(k) == v for k, v in labels.items()))
+        return sum(
+            s.value
+            for s in found.get(name, ())
+            if all(s.labels.get(k) == v for k, v in labels.items())
+        )
 
-    buckets = [(float(s.labels["le"]), s.value)
-               for s in found.get("expense_sync_broadcast_latency_seconds_bucket", ())]
+    buckets = [
+        (float(s.labels["le"]), s.value)
+        for s in found.get("expense_sync_broadcast_latency_seconds_bucket", ())
+    ]
     emails, now = total("expense_sync_emails_processed_total"), time.time()
     return {
         "open_streams": int(total("expense_sync_open_streams")),
@@ -122,13 +144,17 @@ def health_figures() -> dict:
         "queue_depth": int(total("expense_sync_queue_depth")),
         "failed_jobs": int(total("expense_sync_queue_failed_jobs")),
         "workers": int(total("expense_sync_workers")),
-        "errors": {kind: int(total("expense_sync_errors_total", type=kind))
-                   for kind in metrics.ERROR_TYPES},
+        "errors": {
+            kind: int(total("expense_sync_errors_total", type=kind)) for kind in metrics.ERROR_TYPES
+        },
         "refusals": int(total("expense_sync_stream_refusals_total")),
         "failures": db.session.scalars(
             # Newest first by id: the primary key index serves it without a scan of all rows.
-            db.select(SyncSessionAccount).filter_by(status="failed")
-            .order_by(SyncSessionAccount.id.desc()).limit(RECENT_FAILURES)).all(),
+            db.select(SyncSessionAccount)
+            .filter_by(status="failed")
+            .order_by(SyncSessionAccount.id.desc())
+            .limit(RECENT_FAILURES)
+        ).all(),
     }
 
 

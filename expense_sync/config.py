@@ -9,9 +9,15 @@ DEV_ENCRYPTION_KEY = "ZGV2LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24tMDAwMDA="
 # OAuth2 sign-in to Gmail and Outlook (expense_sync/oauth): a provider without a client id
 # shows no button; the endpoint URLs default to the providers' own.
 OAUTH_VARIABLES = (
-    "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_AUTHORIZE_URL", "GOOGLE_TOKEN_URL",
-    "MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET", "MICROSOFT_TENANT",
-    "MICROSOFT_AUTHORIZE_URL", "MICROSOFT_TOKEN_URL",
+    "GOOGLE_CLIENT_ID",
+    "GOOGLE_CLIENT_SECRET",
+    "GOOGLE_AUTHORIZE_URL",
+    "GOOGLE_TOKEN_URL",
+    "MICROSOFT_CLIENT_ID",
+    "MICROSOFT_CLIENT_SECRET",
+    "MICROSOFT_TENANT",
+    "MICROSOFT_AUTHORIZE_URL",
+    "MICROSOFT_TOKEN_URL",
 )
 
 
@@ -48,8 +54,9 @@ def from_environment(instance_path: str, env: dict[str, str] | None = None) -> d
         "RQ_QUEUE": env.get("RQ_QUEUE", "sync"),
         # Seconds before RQ runs a killed job again; a dead job's account lock lasts 30 s,
         # but the same job takes its own lock back at once.
-        "JOB_RETRY_INTERVALS": [int(s) for s in env.get("JOB_RETRY_INTERVALS",
-                                                        "10,30,60,120,300").split(",")],
+        "JOB_RETRY_INTERVALS": [
+            int(s) for s in env.get("JOB_RETRY_INTERVALS", "10,30,60,120,300").split(",")
+        ],
         "LOCAL_MAILBOX_ROOT": env.get("LOCAL_MAILBOX_ROOT", str(Path(instance_path) / "mailboxes")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -27,9 +27,9 @@ from .sync import control
 
 log = logging.getLogger(__name__)
 
-DISPATCH_EVERY = 60   # seconds between dispatcher runs, and how far ahead each one claims
-JITTER = 30           # seconds at random on top of a user's phase
-BATCH = 500           # users claimed per query
+DISPATCH_EVERY = 60  # seconds between dispatcher runs, and how far ahead each one claims
+JITTER = 30  # seconds at random on top of a user's phase
+BATCH = 500  # users claimed per query
 GOLDEN = (math.sqrt(5) - 1) / 2
 
 
@@ -49,8 +49,11 @@ def next_slot(user_id: int, minutes: int, after: datetime, jitter: float = 0.0) 
 def set_interval(user: User, minutes: int | None, now: datetime | None = None) -> None:
     """Set the user's interval (None: off) and when their first scheduled sync runs."""
     user.auto_sync_minutes = minutes
-    user.next_auto_sync_at = (next_slot(user.id, minutes, now or now_utc(),
-                                        random.uniform(0, JITTER)) if minutes else None)
+    user.next_auto_sync_at = (
+        next_slot(user.id, minutes, now or now_utc(), random.uniform(0, JITTER))
+        if minutes
+        else None
+    )
 
 
 def due_users(horizon: datetime) -> list:
@@ -58,7 +61,9 @@ def due_users(horizon: datetime) -> list:
     return db.session.execute(
         db.select(User.id, User.auto_sync_minutes, User.next_auto_sync_at)
         .where(User.auto_sync_minutes.is_not(None), User.next_auto_sync_at <= horizon)
-        .order_by(User.next_auto_sync_at).limit(BATCH)).all()
+        .order_by(User.next_auto_sync_at)
+        .limit(BATCH)
+    ).all()
 
 
 def claim(user_id: int, minutes: int, due: datetime, now: datetime, horizon: datetime) -> bool:
@@ -68,10 +73,10 @@ def claim(user_id: int, minutes: int, due: datetime, now: datetime, horizon: dat
     after = max(due, now) + timedelta(minutes=minutes) / 2
     won = db.session.execute(
         db.update(User)
-        .where(User.id == user_id, User.auto_sync_minutes == minutes,
-               User.next_auto_sync_at <= horizon)
-        .values(next_auto_sync_at=next_slot(user_id, minutes, after,
-                                            random.uniform(0, JITTER)))
+        .where(
+            User.id == user_id, User.auto_sync_minutes == minutes, User.next_auto_sync_at <= horizon
+        )
+        .values(next_auto_sync_at=next_slot(user_id, minutes, after, random.uniform(0, JITTER)))
     ).rowcount
     db.session.commit()
     return won == 1
@@ -117,6 +122,12 @@ def make_scheduler(app: Flask, connection: Redis) -> CronScheduler:
     """RQ's cron scheduler, queueing the dispatcher every DISPATCH_EVERY seconds."""
     scheduler = CronScheduler(connection=connection, logging_level=app.config["LOG_LEVEL"])
     # A dispatcher waiting behind long syncs is replaced by the next one, not stacked.
-    scheduler.register(dispatch_due_syncs, app.config["RQ_QUEUE"], interval=DISPATCH_EVERY,
-                       job_timeout=300, result_ttl=600, ttl=2 * DISPATCH_EVERY)
+    scheduler.register(
+        dispatch_due_syncs,
+        app.config["RQ_QUEUE"],
+        interval=DISPATCH_EVERY,
+        job_timeout=300,
+        result_ttl=600,
+        ttl=2 * DISPATCH_EVERY,
+    )
     return scheduler

@@ -42,12 +42,12 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 MAX_ATTEMPTS = 4
-MAX_SUGGESTED_WAIT = 30    # seconds; a provider asking for minutes still gets our three tries
+MAX_SUGGESTED_WAIT = 30  # seconds; a provider asking for minutes still gets our three tries
 MAX_UIDVALIDITY_CHANGES = 5
-LOCK_TIMEOUT = 30          # seconds; refreshed every batch, so a dead job's lock expires
-LOCK_WAIT = 30             # a resumed job waits this long for a pausing one to let go
-REDIS_WAIT = 300           # seconds a job waits out a Redis outage before leaving the account
-                           # to the watchdog (it stays "processing", nothing is failed)
+LOCK_TIMEOUT = 30  # seconds; refreshed every batch, so a dead job's lock expires
+LOCK_WAIT = 30  # a resumed job waits this long for a pausing one to let go
+REDIS_WAIT = 300  # seconds a job waits out a Redis outage before leaving the account
+# to the watchdog (it stays "processing", nothing is failed)
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 RESTARTING = "El servidor de correo dejó de aceptar conexiones; puede estar reiniciándose."
 
@@ -82,20 +82,29 @@ def checkpoint(account: EmailAccount) -> int:
 
 def account_fields(row: SyncSessionAccount) -> dict:
     """The figures of an account of a session, as the progress contract stores them."""
-    return {"id": row.email_account_id, "bank": row.email_account.bank_name,
-            "status": row.status, "total": row.total_emails,
-            "processed": row.processed_emails, "detected": row.detected_expenses,
-            "errors": row.error_count, "error_kind": row.error_kind,
-            "error_message": row.error_message}
+    return {
+        "id": row.email_account_id,
+        "bank": row.email_account.bank_name,
+        "status": row.status,
+        "total": row.total_emails,
+        "processed": row.processed_emails,
+        "detected": row.detected_expenses,
+        "errors": row.error_count,
+        "error_kind": row.error_kind,
+        "error_message": row.error_message,
+    }
 
 
 def seed_progress(session: SyncSession) -> None:
     """Write the session's state to Redis from the database (first time, or after a restart)."""
     started = session.started_at or session.created_at
-    Progress(get_redis()).start_session(session.token, status=session.status,
-                             started_at_ms=int(started.timestamp() * 1000),
-                             accounts=[account_fields(row) for row in session.accounts],
-                             trigger=session.trigger)
+    Progress(get_redis()).start_session(
+        session.token,
+        status=session.status,
+        started_at_ms=int(started.timestamp() * 1000),
+        accounts=[account_fields(row) for row in session.accounts],
+        trigger=session.trigger,
+    )
 
 
 def _transient(exc: BaseException) -> bool:
@@ -105,10 +114,13 @@ def _transient(exc: BaseException) -> bool:
 def wait_for_redis(call, *args, **kwargs):
     """Run a Redis call, waiting out an outage (backoff up to 10 s, for REDIS_WAIT at most)."""
     return Retrying(
-        stop=stop_after_delay(REDIS_WAIT), wait=wait_exponential(multiplier=0.5, max=10),
-        retry=retry_if_exception_type(REDIS_DOWN), reraise=True,
-        before_sleep=lambda state: log.warning("Redis unavailable, waiting (%s)",
-                                               state.outcome.exception()),
+        stop=stop_after_delay(REDIS_WAIT),
+        wait=wait_exponential(multiplier=0.5, max=10),
+        retry=retry_if_exception_type(REDIS_DOWN),
+        reraise=True,
+        before_sleep=lambda state: log.warning(
+            "Redis unavailable, waiting (%s)", state.outcome.exception()
+        ),
     )(call, *args, **kwargs)
 
 
@@ -123,8 +135,11 @@ def _wait(state: RetryCallState) -> float:
 
 def _retrying(on_retry=None) -> Retrying:
     return Retrying(
-        stop=stop_after_attempt(MAX_ATTEMPTS), wait=_wait,
-        retry=retry_if_exception(_transient), before_sleep=on_retry, reraise=True,
+        stop=stop_after_attempt(MAX_ATTEMPTS),
+        wait=_wait,
+        retry=retry_if_exception(_transient),
+        before_sleep=on_retry,
+        reraise=True,
     )
 
 
@@ -133,8 +148,7 @@ def count_account(account: EmailAccount) -> Scan:
     try:
         for attempt in _retrying():
             with attempt, open_account(account) as source:
-                scan = source.scan(account.uidvalidity, checkpoint(account),
-                                   senders_for(account))
+                scan = source.scan(account.uidvalidity, checkpoint(account), senders_for(account))
         return scan
     except MailboxError as exc:
         raise _failure(exc) from exc
@@ -148,8 +162,13 @@ def finish_unchanged(row: SyncSessionAccount, scan: Scan) -> bool:
     newer parsers) still goes through the job.
     """
     account = row.email_account
-    if (scan.uids or scan.reset or scan.uidvalidity != account.uidvalidity
-            or rereading(account) or account.reread_until_uid):
+    if (
+        scan.uids
+        or scan.reset
+        or scan.uidvalidity != account.uidvalidity
+        or rereading(account)
+        or account.reread_until_uid
+    ):
         return False
     row.status = "completed"
     row.started_at = row.finished_at = now_utc()
@@ -159,8 +178,9 @@ def finish_unchanged(row: SyncSessionAccount, scan: Scan) -> bool:
 
 def _failure(exc: MailboxError) -> SyncFailure:
     if exc.transient:
-        return SyncFailure(exc.kind, f"{exc.message} Falló {MAX_ATTEMPTS} veces seguidas; "
-                                     "intente más tarde.")
+        return SyncFailure(
+            exc.kind, f"{exc.message} Falló {MAX_ATTEMPTS} veces seguidas; intente más tarde."
+        )
     return SyncFailure(exc.kind, exc.message)
 
 
@@ -182,8 +202,9 @@ class AccountSync:
         self.session: SyncSession = row.sync_session
         self.progress = progress
         self.token = self.session.token
-        self.lock = get_redis().lock(account_lock_key(row.id), timeout=LOCK_TIMEOUT,
-                                     thread_local=False)
+        self.lock = get_redis().lock(
+            account_lock_key(row.id), timeout=LOCK_TIMEOUT, thread_local=False
+        )
         job = get_current_job()
         self.lock_token = (job.id if job else uuid.uuid4().hex).encode()
         # Whether the server answered this account before: a refusal then is a restart.
@@ -236,17 +257,20 @@ class AccountSync:
             scan = self._scan(source)
             self._checkpoint_scan(scan)
             for start in range(0, len(scan.uids), BATCH_SIZE):
-                chunk = scan.uids[start:start + BATCH_SIZE]
+                chunk = scan.uids[start : start + BATCH_SIZE]
                 if self._paused():
                     return "paused"
-                items = [(uid, message_key(outcome, raw), outcome)
-                         for uid, raw in source.fetch(chunk, batch_size=BATCH_SIZE)
-                         for outcome in (safe_parse(raw, account.address),)]
+                items = [
+                    (uid, message_key(outcome, raw), outcome)
+                    for uid, raw in source.fetch(chunk, batch_size=BATCH_SIZE)
+                    for outcome in (safe_parse(raw, account.address),)
+                ]
                 wait_for_redis(self._hold_lock)  # before storing: a superseded job stores nothing
                 result = store_batch(account, row, items, scan.uidvalidity)
                 metrics.record_batch(result.processed, result.detected, result.errors)
-                wait_for_redis(self.progress.record_sample, self.token, account.id,
-                               result.processed)
+                wait_for_redis(
+                    self.progress.record_sample, self.token, account.id, result.processed
+                )
                 self._report()
         row.status = "completed"
         row.total_emails = row.processed_emails  # mail deleted since the scan is not owed
@@ -282,9 +306,12 @@ class AccountSync:
             account.uidvalidity_changes += 1
             if account.uidvalidity_changes > MAX_UIDVALIDITY_CHANGES:
                 db.session.commit()
-                raise SyncFailure("server", "El servidor cambió la identidad de la carpeta "
-                                  "(UIDVALIDITY) más de 5 veces seguidas; revise la "
-                                  "configuración del buzón con su proveedor.")
+                raise SyncFailure(
+                    "server",
+                    "El servidor cambió la identidad de la carpeta "
+                    "(UIDVALIDITY) más de 5 veces seguidas; revise la "
+                    "configuración del buzón con su proveedor.",
+                )
             account.last_uid = 0
         elif account.uidvalidity is not None:
             account.uidvalidity_changes = 0
@@ -313,7 +340,8 @@ class AccountSync:
 
     def _session_status(self) -> str:
         return db.session.scalar(
-            db.select(SyncSession.status).where(SyncSession.id == self.session.id))
+            db.select(SyncSession.status).where(SyncSession.id == self.session.id)
+        )
 
     def _paused(self) -> bool:
         if self._session_status() != "paused":
@@ -351,8 +379,10 @@ class AccountSync:
         db.session.rollback()
         exc = state.outcome.exception()
         delay = math.ceil(state.next_action.sleep) if state.next_action else 0
-        message = (f"{self.account.bank_name}: {exc.message} Reintento "
-                   f"{state.attempt_number} de {MAX_ATTEMPTS - 1} en {delay} s.")
+        message = (
+            f"{self.account.bank_name}: {exc.message} Reintento "
+            f"{state.attempt_number} de {MAX_ATTEMPTS - 1} en {delay} s."
+        )
         log.warning("retrying account %s: %s", self.account.id, exc.kind)
         metrics.record_retry(exc.kind)
         wait_for_redis(self.progress.publish, self.token, "retry", force=True, message=message)

@@ -66,9 +66,16 @@ class Topic:
         state = payload["state"]
         with self._lock:
             self.seq += 1
-            self._frames.append(Frame(self.seq, event_id, data,
-                                      state["status"] in TERMINAL_STATES, reset,
-                                      state.get("published_at")))
+            self._frames.append(
+                Frame(
+                    self.seq,
+                    event_id,
+                    data,
+                    state["status"] in TERMINAL_STATES,
+                    reset,
+                    state.get("published_at"),
+                )
+            )
             self.seen(event_id, reset)
             wake, self.wake = self.wake, threading.Event()
         wake.set()
@@ -204,8 +211,9 @@ class Hub:
     def _run(self) -> None:
         delay, first = 0.1, True
         while not self._closed:
-            client = redis.Redis.from_url(self._url, socket_keepalive=True,
-                                          health_check_interval=10)
+            client = redis.Redis.from_url(
+                self._url, socket_keepalive=True, health_check_interval=10
+            )
             try:
                 pubsub = self._pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)

@@ -17,15 +17,42 @@ from openpyxl import Workbook
 from .formatting import TIMEZONE, kind_label
 from .models import ORIGINS, Expense
 
-COLUMNS = ["fecha", "banco", "cuenta", "tipo", "direccion", "monto", "moneda", "comercio",
-           "categoria", "nota", "tarjeta", "autorizacion", "referencia", "origen", "corregido",
-           "comercio_original"]
-HEADINGS = {"fecha": "Fecha", "banco": "Banco o medio de pago", "cuenta": "Cuenta de correo",
-            "tipo": "Tipo", "direccion": "Dirección", "monto": "Monto", "moneda": "Moneda",
-            "comercio": "Comercio o detalle", "categoria": "Categoría", "nota": "Nota",
-            "tarjeta": "Tarjeta", "autorizacion": "Autorización", "referencia": "Referencia",
-            "origen": "Origen", "corregido": "Corregido", "comercio_original":
-            "Comercio según el correo"}
+COLUMNS = [
+    "fecha",
+    "banco",
+    "cuenta",
+    "tipo",
+    "direccion",
+    "monto",
+    "moneda",
+    "comercio",
+    "categoria",
+    "nota",
+    "tarjeta",
+    "autorizacion",
+    "referencia",
+    "origen",
+    "corregido",
+    "comercio_original",
+]
+HEADINGS = {
+    "fecha": "Fecha",
+    "banco": "Banco o medio de pago",
+    "cuenta": "Cuenta de correo",
+    "tipo": "Tipo",
+    "direccion": "Dirección",
+    "monto": "Monto",
+    "moneda": "Moneda",
+    "comercio": "Comercio o detalle",
+    "categoria": "Categoría",
+    "nota": "Nota",
+    "tarjeta": "Tarjeta",
+    "autorizacion": "Autorización",
+    "referencia": "Referencia",
+    "origen": "Origen",
+    "corregido": "Corregido",
+    "comercio_original": "Comercio según el correo",
+}
 DIRECTION_LABELS = {"out": "Salida", "in": "Entrada"}
 CORRECTED_LABELS = {"merchant": "comercio"}
 # A cell starting with one of these runs as a formula in Excel, LibreOffice and Sheets.
@@ -60,11 +87,11 @@ def labelled_record(expense: Expense) -> dict:
     """One expense as a person reads it: the codes turned into their Spanish names."""
     record = expense_record(expense)
     return record | {
-        "banco": expense.bank_name, "tipo": kind_label(expense.kind),
+        "banco": expense.bank_name,
+        "tipo": kind_label(expense.kind),
         "direccion": DIRECTION_LABELS.get(expense.direction, expense.direction),
         "origen": ORIGINS.get(expense.origin, expense.origin),
-        "corregido": ", ".join(CORRECTED_LABELS.get(name, name)
-                               for name in record["corregido"]),
+        "corregido": ", ".join(CORRECTED_LABELS.get(name, name) for name in record["corregido"]),
     }
 
 
@@ -89,7 +116,7 @@ def spreadsheet_safe(value: str) -> str:
     for i in range(0, len(parts), 2):  # the even items are the pieces between separators
         piece = parts[i]
         body = piece.lstrip(" ") if i else piece
-        parts[i] = piece[:len(piece) - len(body)] + formula_safe(body)
+        parts[i] = piece[: len(piece) - len(body)] + formula_safe(body)
     return "".join(parts)
 
 
@@ -101,8 +128,9 @@ def csv_chunks(expenses: Iterable[Expense]) -> Iterator[str]:
     writer.writerow(COLUMNS)
     for expense in expenses:
         record = labelled_record(expense)
-        writer.writerow([record[c] if c == "monto" else spreadsheet_safe(record[c])
-                         for c in COLUMNS])
+        writer.writerow(
+            [record[c] if c == "monto" else spreadsheet_safe(record[c]) for c in COLUMNS]
+        )
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -122,8 +150,7 @@ def xlsx_bytes(expenses: Iterable[Expense]) -> bytes:
     for expense in expenses:
         record = labelled_record(expense)
         row = [formula_safe(str(record[c])) or None for c in COLUMNS]
-        row[COLUMNS.index("fecha")] = expense.occurred_at.astimezone(TIMEZONE).replace(
-            tzinfo=None)
+        row[COLUMNS.index("fecha")] = expense.occurred_at.astimezone(TIMEZONE).replace(tzinfo=None)
         row[COLUMNS.index("monto")] = expense.amount
         sheet.append(row)
     buffer = io.BytesIO()

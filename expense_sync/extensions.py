@@ -29,7 +29,9 @@ def init_redis(app) -> None:
     """Create the app's Redis client; connections are made lazily on first use."""
     # A few quick retries ride out a Redis restart; longer outages surface as errors.
     app.extensions["redis"] = redis.Redis.from_url(
-        app.config["REDIS_URL"], health_check_interval=30, socket_connect_timeout=5,
+        app.config["REDIS_URL"],
+        health_check_interval=30,
+        socket_connect_timeout=5,
         retry=Retry(ExponentialBackoff(cap=1, base=0.05), retries=6),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )

@@ -39,9 +39,7 @@ def time_ago(value: datetime | None) -> str:
     """Say how long ago something happened, e.g. "hace 5 minutos"."""
     if value is None:
         return ""
-    return format_timedelta(
-        value - now_utc(), add_direction=True, threshold=1.1, locale=LOCALE
-    )
+    return format_timedelta(value - now_utc(), add_direction=True, threshold=1.1, locale=LOCALE)
 
 
 def remaining(seconds: int | None) -> str:
@@ -54,8 +52,11 @@ def remaining(seconds: int | None) -> str:
 
 
 KINDS = {
-    "purchase": "Compra", "withdrawal": "Retiro", "transfer_out": "Transferencia enviada",
-    "transfer_in": "Transferencia recibida", "refund": "Devolución",
+    "purchase": "Compra",
+    "withdrawal": "Retiro",
+    "transfer_out": "Transferencia enviada",
+    "transfer_in": "Transferencia recibida",
+    "refund": "Devolución",
 }
 
 

@@ -57,30 +57,40 @@ def _insert(model):
     return insert(model.__table__).on_conflict_do_nothing()
 
 
-def store_batch(account: EmailAccount, row: SyncSessionAccount, items: Sequence[tuple],
-                uidvalidity: int) -> BatchResult:
+def store_batch(
+    account: EmailAccount, row: SyncSessionAccount, items: Sequence[tuple], uidvalidity: int
+) -> BatchResult:
     """Store a batch of (uid, key, outcome) and advance the checkpoint in one transaction."""
     now = datetime.now(UTC)
-    owner = {"user_id": account.user_id, "email_account_id": account.id,
-             "sync_session_id": row.sync_session_id, "created_at": now}
+    owner = {
+        "user_id": account.user_id,
+        "email_account_id": account.id,
+        "sync_session_id": row.sync_session_id,
+        "created_at": now,
+    }
     again = [item for item in items if item[0] <= account.reread_until_uid]
     dismissed = reconcile(account, again)
-    expenses = [expense_row(owner, key, outcome) for _, key, outcome in items
-                if outcome.status == TRANSACTION and key not in dismissed]
-    kept = [unreadable_row(owner, key, outcome) for _, key, outcome in items
-            if kept_for_review(outcome)]
+    expenses = [
+        expense_row(owner, key, outcome)
+        for _, key, outcome in items
+        if outcome.status == TRANSACTION and key not in dismissed
+    ]
+    kept = [
+        unreadable_row(owner, key, outcome) for _, key, outcome in items if kept_for_review(outcome)
+    ]
     detected = errors = 0
     # One statement per table per batch (one per email was two thirds of a sync's time).
     # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT. Only rows
     # inserted count, so mail read again adds nothing to the session's figures.
     if expenses:
         inserted = db.session.execute(
-            _insert(Expense).returning(Expense.__table__.c.direction), expenses).scalars()
+            _insert(Expense).returning(Expense.__table__.c.direction), expenses
+        ).scalars()
         detected = sum(1 for direction in inserted if direction == "out")
     if kept:
         inserted = db.session.execute(
-            _insert(UnreadableEmail).returning(UnreadableEmail.__table__.c.status),
-            kept).scalars()
+            _insert(UnreadableEmail).returning(UnreadableEmail.__table__.c.status), kept
+        ).scalars()
         errors = sum(1 for status in inserted if status == UNPARSED)
     advance(account, [uid for uid, _, _ in items], uidvalidity)
     row.processed_emails += len(items)
@@ -106,29 +116,52 @@ def reconcile(account: EmailAccount, items: Sequence[tuple]) -> set[str]:
         return set()
     gone = [key for _, key, outcome in items if not kept_for_review(outcome)]
     # A parser that crashed on a message says nothing of it: its expense stays.
-    no_transaction = [key for _, key, outcome in items
-                      if outcome.status != TRANSACTION and outcome.reason != PARSER_ERROR]
-    redone = [{"key": key} | review_fields(outcome)
-              for _, key, outcome in items if kept_for_review(outcome)]
+    no_transaction = [
+        key
+        for _, key, outcome in items
+        if outcome.status != TRANSACTION and outcome.reason != PARSER_ERROR
+    ]
+    redone = [
+        {"key": key} | review_fields(outcome)
+        for _, key, outcome in items
+        if kept_for_review(outcome)
+    ]
     expense, kept = Expense.__table__.c, UnreadableEmail.__table__.c
-    dismissed = set(db.session.scalars(db.select(kept.message_key).where(
-        kept.email_account_id == account.id, kept.decision == "dismissed",
-        kept.message_key.in_([key for _, key, _ in items]))))
+    dismissed = set(
+        db.session.scalars(
+            db.select(kept.message_key).where(
+                kept.email_account_id == account.id,
+                kept.decision == "dismissed",
+                kept.message_key.in_([key for _, key, _ in items]),
+            )
+        )
+    )
     if no_transaction:
         # What the user added to an expense (a correction, a category, a note) keeps it.
-        db.session.execute(db.delete(Expense.__table__).where(
-            expense.email_account_id == account.id, expense.origin == "mail",
-            expense.corrected_at.is_(None), expense.category.is_(None),
-            expense.note.is_(None), expense.message_key.in_(no_transaction)))
+        db.session.execute(
+            db.delete(Expense.__table__).where(
+                expense.email_account_id == account.id,
+                expense.origin == "mail",
+                expense.corrected_at.is_(None),
+                expense.category.is_(None),
+                expense.note.is_(None),
+                expense.message_key.in_(no_transaction),
+            )
+        )
     gone = [key for key in gone if key not in dismissed]
     if gone:
-        db.session.execute(db.delete(UnreadableEmail.__table__).where(
-            kept.email_account_id == account.id, kept.message_key.in_(gone)))
+        db.session.execute(
+            db.delete(UnreadableEmail.__table__).where(
+                kept.email_account_id == account.id, kept.message_key.in_(gone)
+            )
+        )
     if redone:
         db.session.execute(
             db.update(UnreadableEmail.__table__)
             .where(kept.email_account_id == account.id, kept.message_key == bindparam("key"))
-            .values({name: bindparam(name) for name in REVIEW_FIELDS}), redone)
+            .values({name: bindparam(name) for name in REVIEW_FIELDS}),
+            redone,
+        )
     return dismissed
 
 
@@ -147,11 +180,18 @@ def expense_row(owner: dict, key: str, outcome: Outcome) -> dict:
     if cents != cents.to_integral_value():
         raise ValueError(f"amount {tx.amount} has more than two decimals")
     return owner | {
-        "message_key": key, "transaction_key": transaction_key(outcome), "bank": tx.bank,
-        "kind": tx.kind, "direction": tx.direction, "amount_cents": int(cents),
-        "currency": tx.currency, "merchant": _clip(tx.merchant, 255),
-        "occurred_at": tx.occurred_at, "card_last4": tx.card_last4,
-        "authorization": _clip(tx.authorization, 64), "reference": _clip(tx.reference, 64),
+        "message_key": key,
+        "transaction_key": transaction_key(outcome),
+        "bank": tx.bank,
+        "kind": tx.kind,
+        "direction": tx.direction,
+        "amount_cents": int(cents),
+        "currency": tx.currency,
+        "merchant": _clip(tx.merchant, 255),
+        "occurred_at": tx.occurred_at,
+        "card_last4": tx.card_last4,
+        "authorization": _clip(tx.authorization, 64),
+        "reference": _clip(tx.reference, 64),
     }
 
 
@@ -167,8 +207,12 @@ def reread(mail: UnreadableEmail) -> Outcome | None:
     account = mail.email_account
     outcome = parse_message(zlib.decompress(mail.raw_message), own_addresses=[account.address])
     if outcome.status == TRANSACTION:
-        owner = {"user_id": mail.user_id, "email_account_id": account.id,
-                 "sync_session_id": mail.sync_session_id, "created_at": datetime.now(UTC)}
+        owner = {
+            "user_id": mail.user_id,
+            "email_account_id": account.id,
+            "sync_session_id": mail.sync_session_id,
+            "created_at": datetime.now(UTC),
+        }
         db.session.execute(_insert(Expense), [expense_row(owner, mail.message_key, outcome)])
     if kept_for_review(outcome):
         for name, value in review_fields(outcome).items():
@@ -189,15 +233,26 @@ REVIEW_FIELDS = ("status", "reason", "text", "raw_message")
 def review_fields(outcome: Outcome) -> dict:
     """What a parse says of a kept mail; the rest of its row is who it is and the user's say."""
     raw = outcome.raw if outcome.raw is not None and len(outcome.raw) <= MAX_KEPT_RAW else None
-    return {"status": outcome.status, "reason": reason_of(outcome), "text": outcome.text,
-            "raw_message": zlib.compress(raw) if raw is not None else None}
+    return {
+        "status": outcome.status,
+        "reason": reason_of(outcome),
+        "text": outcome.text,
+        "raw_message": zlib.compress(raw) if raw is not None else None,
+    }
 
 
 def unreadable_row(owner: dict, key: str, outcome: Outcome) -> dict:
-    return owner | review_fields(outcome) | {
-        "message_key": key, "bank": outcome.bank, "sender": _clip(outcome.sender, 254),
-        "subject": outcome.subject, "sent_at": outcome.sent_at,
-    }
+    return (
+        owner
+        | review_fields(outcome)
+        | {
+            "message_key": key,
+            "bank": outcome.bank,
+            "sender": _clip(outcome.sender, 254),
+            "subject": outcome.subject,
+            "sent_at": outcome.sent_at,
+        }
+    )
 
 
 def reason_of(outcome: Outcome) -> str:

@@ -43,13 +43,14 @@ log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 6 * 3600
 JOB_RETRIES = 5
-RECENTLY_ENDED = timedelta(hours=1)   # the progress keys of an ended session live this long
-START_GRACE = timedelta(seconds=30)   # a new session's first job is queued right after commit
+RECENTLY_ENDED = timedelta(hours=1)  # the progress keys of an ended session live this long
+START_GRACE = timedelta(seconds=30)  # a new session's first job is queued right after commit
 
 INTERNAL_ERROR = "Error interno al sincronizar esta cuenta; quedó registrado para revisión."
 DATABASE_RETRY = "Reintentando: problema con la base de datos."
-DATABASE_FAILED = ("La base de datos no respondió tras varios intentos; sincronice de nuevo "
-                   "más tarde.")
+DATABASE_FAILED = (
+    "La base de datos no respondió tras varios intentos; sincronice de nuevo más tarde."
+)
 
 
 def enqueue(func, session: SyncSession, *args) -> None:
@@ -59,13 +60,21 @@ def enqueue(func, session: SyncSession, *args) -> None:
     when the database is what failed.
     """
     intervals = current_app.config["JOB_RETRY_INTERVALS"]
-    get_queue().enqueue(func, session.id, *args, retry=Retry(max=JOB_RETRIES, interval=intervals),
-                        job_timeout=JOB_TIMEOUT, failure_ttl=7 * 86400,
-                        on_failure=Callback(job_failed), meta={"token": session.token})
+    get_queue().enqueue(
+        func,
+        session.id,
+        *args,
+        retry=Retry(max=JOB_RETRIES, interval=intervals),
+        job_timeout=JOB_TIMEOUT,
+        failure_ttl=7 * 86400,
+        on_failure=Callback(job_failed),
+        meta={"token": session.token},
+    )
 
 
 def says_why_it_retries(job_function):
     """A job the database failed runs again (RQ's Retry); meanwhile the widget says why."""
+
     @functools.wraps(job_function)
     def run(*args):
         try:
@@ -75,6 +84,7 @@ def says_why_it_retries(job_function):
             if database_trouble(exc) and job is not None and job.meta.get("token"):
                 tell_retry(job.meta["token"], DATABASE_RETRY)
             raise
+
     return run
 
 
@@ -110,8 +120,13 @@ def progress() -> Progress:
     return Progress(get_redis())
 
 
-def announce(session: SyncSession, *rows: SyncSessionAccount, kind: str = "state",
-             message: str | None = None, counting: bool | None = None) -> None:
+def announce(
+    session: SyncSession,
+    *rows: SyncSessionAccount,
+    kind: str = "state",
+    message: str | None = None,
+    counting: bool | None = None,
+) -> None:
     """Tell the widgets what the database now says; with Redis away, the watchdog will.
 
     `counting` marks the start (True) and end (False) of counting the accounts' mail; while
@@ -124,8 +139,14 @@ def announce(session: SyncSession, *rows: SyncSessionAccount, kind: str = "state
         log.warning("sync session %s: progress not announced (%s)", session.id, exc)
 
 
-def _tell(session: SyncSession, rows, kind: str, message: str | None, counted: bool = False,
-          **status_fields) -> None:
+def _tell(
+    session: SyncSession,
+    rows,
+    kind: str,
+    message: str | None,
+    counted: bool = False,
+    **status_fields,
+) -> None:
     """Write the session's status (read again after its commit) and rows, then publish."""
     progress = Progress(get_redis())
     if not progress.exists(session.token):
@@ -190,9 +211,14 @@ def start_sync(session_id: int) -> None:
 def keep_scan(session: SyncSession, account, scan) -> None:
     """Hand the count's scan to the account's job; without Redis the job scans again."""
     try:
-        progress().keep_scan(session.token, account.id,
-                             start=(account.uidvalidity, checkpoint(account)),
-                             uidvalidity=scan.uidvalidity, uids=scan.uids, reset=scan.reset)
+        progress().keep_scan(
+            session.token,
+            account.id,
+            start=(account.uidvalidity, checkpoint(account)),
+            uidvalidity=scan.uidvalidity,
+            uids=scan.uids,
+            reset=scan.reset,
+        )
     except RedisError:
         pass
 
@@ -242,10 +268,13 @@ def finalize_if_done(session: SyncSession) -> None:
     """End the session once no account is left to sync."""
     db.session.expire_all()
     open_rows = db.session.scalar(
-        db.select(db.func.count()).select_from(SyncSessionAccount).where(
+        db.select(db.func.count())
+        .select_from(SyncSessionAccount)
+        .where(
             SyncSessionAccount.sync_session_id == session.id,
             SyncSessionAccount.status.not_in(TERMINAL_STATES),
-        ))
+        )
+    )
     if open_rows == 0:
         finalize(session)
 
@@ -260,13 +289,16 @@ def finalize(session: SyncSession) -> None:
         db.update(SyncSession)
         .where(SyncSession.id == session.id, SyncSession.status.in_(("running", "paused")))
         .values(
-            status=status, finished_at=finished,
+            status=status,
+            finished_at=finished,
             total_emails=sum(r.total_emails for r in rows),
             processed_emails=sum(r.processed_emails for r in rows),
             detected_expenses=sum(r.detected_expenses for r in rows),
             error_count=sum(r.error_count for r in rows),
-            error_message="\n".join(f"{r.email_account.bank_name}: {r.error_message}"
-                                    for r in failed) or None,
+            error_message="\n".join(
+                f"{r.email_account.bank_name}: {r.error_message}" for r in failed
+            )
+            or None,
         )
     ).rowcount
     for row in rows:
@@ -313,9 +345,11 @@ def held_work() -> set[tuple]:
     alive.update(queue.intermediate_queue.get_job_ids())
     for registry in (StartedJobRegistry(queue=queue), ScheduledJobRegistry(queue=queue)):
         alive.update(registry.get_job_ids(cleanup=False))
-    return {(job.func_name.rpartition(".")[2], *job.args)
-            for job in Job.fetch_many(list(alive), connection=queue.connection)
-            if job is not None}
+    return {
+        (job.func_name.rpartition(".")[2], *job.args)
+        for job in Job.fetch_many(list(alive), connection=queue.connection)
+        if job is not None
+    }
 
 
 def serve(session: SyncSession, held: set[tuple]) -> int:
@@ -357,8 +391,9 @@ def reconcile() -> int:
     """
     held = held_work()
     queued = 0
-    active = db.session.scalars(db.select(SyncSession).where(
-        SyncSession.status.in_(("pending", "running", "paused")))).all()
+    active = db.session.scalars(
+        db.select(SyncSession).where(SyncSession.status.in_(("pending", "running", "paused")))
+    ).all()
     for session in active:
         queued += serve(session, held)
     if queued:
@@ -369,9 +404,12 @@ def reconcile() -> int:
 
 def republish_ended() -> None:
     """Sessions that ended while Redis was away (or restarted): their end was never told."""
-    ended = db.session.scalars(db.select(SyncSession).where(
-        SyncSession.status.in_(TERMINAL_STATES),
-        SyncSession.finished_at >= now_utc() - RECENTLY_ENDED)).all()
+    ended = db.session.scalars(
+        db.select(SyncSession).where(
+            SyncSession.status.in_(TERMINAL_STATES),
+            SyncSession.finished_at >= now_utc() - RECENTLY_ENDED,
+        )
+    ).all()
     told = progress().statuses([session.token for session in ended])
     for session, status in zip(ended, told, strict=True):
         if status != session.status:

@@ -21,8 +21,13 @@ _SECRET = r"[\w-]*(?:password|passwd|pwd|secret|token|api[_-]?key|authorization|
 _SECRET_KEY = re.compile(rf"(?i)^{_SECRET}$")
 _PATTERNS = [
     # password=..., "token": "...", Authorization: Bearer ...
-    (re.compile(rf"(?i)\b({_SECRET})(['\"]?\s*[=:]\s*)(?:(?:bearer|basic)\s+)?(['\"]?)"
-                r"[^\s'\",;&)}]+"), rf"\1\2\3{REDACTED}"),
+    (
+        re.compile(
+            rf"(?i)\b({_SECRET})(['\"]?\s*[=:]\s*)(?:(?:bearer|basic)\s+)?(['\"]?)"
+            r"[^\s'\",;&)}]+"
+        ),
+        rf"\1\2\3{REDACTED}",
+    ),
     (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]{8,}"), rf"\1 {REDACTED}"),
     # scheme://user:password@host
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), rf"\1{REDACTED}@"),
@@ -30,8 +35,13 @@ _PATTERNS = [
     (re.compile(r"\bLOGIN\s+(\S+)\s+\S+"), rf"LOGIN \1 {REDACTED}"),
 ]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id", "job_id",
-                                                     "context"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "request_id",
+    "job_id",
+    "context",
+}
 
 
 # Control characters in a logged value could forge a line of its own (a CR or LF in an IMAP
@@ -104,8 +114,7 @@ class JsonFormatter(logging.Formatter):
         for key in ("request_id", "job_id"):
             if getattr(record, key, None):
                 entry[key] = getattr(record, key)
-        entry.update({key: value for key, value in vars(record).items()
-                      if key not in _STANDARD})
+        entry.update({key: value for key, value in vars(record).items() if key not in _STANDARD})
         if record.exc_info or record.exc_text:
             entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -116,8 +125,11 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s%(context)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        ids = [value for value in (getattr(record, "request_id", None),
-                                   getattr(record, "job_id", None)) if value]
+        ids = [
+            value
+            for value in (getattr(record, "request_id", None), getattr(record, "job_id", None))
+            if value
+        ]
         record.context = f" [{' '.join(ids)}]" if ids else ""
         return super().format(record)
 

@@ -43,8 +43,9 @@ def send(to: str, subject: str, body: str) -> None:
     message["Subject"] = subject
     message.set_content(body)
     if not config["MAIL_SERVER"]:
-        log.warning("MAIL_SERVER is not set; this message was not sent: To: %s, Subject: %s",
-                    to, subject)
+        log.warning(
+            "MAIL_SERVER is not set; this message was not sent: To: %s, Subject: %s", to, subject
+        )
         for line in body.splitlines():  # one log line each: log lines hold no line breaks
             log.warning("  %s", line)
         return

@@ -57,19 +57,22 @@ def enter_work_horse() -> None:
 
 EMAILS = Counter("expense_sync_emails_processed", "Emails read and classified by syncs.")
 EXPENSES = Counter("expense_sync_expenses_detected", "Expenses detected by syncs.")
-ERRORS = Counter("expense_sync_errors", "Sync errors: failed accounts by cause, and "
-                 "unreadable emails.", ["type"])
+ERRORS = Counter(
+    "expense_sync_errors", "Sync errors: failed accounts by cause, and unreadable emails.", ["type"]
+)
 RETRIES = Counter("expense_sync_retries", "Mailbox retries after a transient failure.", ["type"])
 SYNCS = Counter("expense_sync_syncs_finished", "Syncs that ended, by outcome.", ["outcome"])
 BROADCASTS = Counter("expense_sync_broadcasts", "Progress snapshots published.", ["kind"])
 EVENTS = Counter("expense_sync_stream_events", "Live events written to browser streams.")
 LATENCY = Histogram(
-    "expense_sync_broadcast_latency_seconds", "From the worker's publish to the write on a stream.",
+    "expense_sync_broadcast_latency_seconds",
+    "From the worker's publish to the write on a stream.",
     # Dense around 200 ms, the alert's threshold, so its p95 is interpolated in a narrow bucket.
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 5, 10),
 )
-OPEN_STREAMS = Gauge("expense_sync_open_streams", "Event streams open now.",
-                     multiprocess_mode="livesum")
+OPEN_STREAMS = Gauge(
+    "expense_sync_open_streams", "Event streams open now.", multiprocess_mode="livesum"
+)
 REFUSALS = Counter("expense_sync_stream_refusals", "Stream subscriptions refused.", ["reason"])
 ETA_ERROR = Histogram(
     "expense_sync_eta_relative_error",
@@ -129,8 +132,9 @@ def stream_refused(reason: str) -> None:
     REFUSALS.labels(reason).inc()
 
 
-def record_eta_accuracy(outcome: str, midpoint: tuple[float, int] | None,
-                        now: float | None = None) -> None:
+def record_eta_accuracy(
+    outcome: str, midpoint: tuple[float, int] | None, now: float | None = None
+) -> None:
     """Grade the estimate shown at half way (when, seconds) against when the sync ended."""
     if outcome != "completed" or midpoint is None:
         return  # a failed sync stops early: its end says nothing about the estimate
@@ -148,10 +152,14 @@ class QueueCollector:
         self.queue_names = queue_names
 
     def collect(self):
-        depth = GaugeMetricFamily("expense_sync_queue_depth", "Jobs waiting in the queue.",
-                                  labels=["queue"])
-        failed = GaugeMetricFamily("expense_sync_queue_failed_jobs",
-                                   "Jobs in the queue's failed registry.", labels=["queue"])
+        depth = GaugeMetricFamily(
+            "expense_sync_queue_depth", "Jobs waiting in the queue.", labels=["queue"]
+        )
+        failed = GaugeMetricFamily(
+            "expense_sync_queue_failed_jobs",
+            "Jobs in the queue's failed registry.",
+            labels=["queue"],
+        )
         up = GaugeMetricFamily("expense_sync_queue_up", "1 when Redis answered this scrape.")
         try:
             for name in self.queue_names:

@@ -3,6 +3,7 @@
 import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -21,15 +22,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from .extensions import Base, db
 from .parsing import PARSER_VERSION
-from .parsing.registry import bank_choices
+from .parsing.registry import bank_choices, load_banks
 
-# Bank code -> name people know it by, from the parser registry: a bank is a module there.
-BANKS = dict(bank_choices())
+if TYPE_CHECKING:
+    Model = Base  # to a type checker db.Model is the typed declarative base it extends
+else:
+    Model = db.Model
+
 CASH, CASH_NAME = "cash", "Efectivo"
-ORIGINS = {"mail": "Leído del correo", "review": "Registrado desde un correo por revisar",
-           "manual": "Agregado a mano"}
+ORIGINS = {
+    "mail": "Leído del correo",
+    "review": "Registrado desde un correo por revisar",
+    "manual": "Agregado a mano",
+}
 DECISIONS = ("registered", "dismissed")
 ACTIVE_SYNC_STATES = ("pending", "running", "paused")
 TRIGGERS = ("manual", "schedule", "cli")
@@ -37,6 +44,20 @@ TRIGGERS = ("manual", "schedule", "cli")
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def bank_names() -> dict[str, str]:
+    """Bank code -> the name people know it by, in the order they look for it.
+
+    Read from the parser registry on every call, never kept: a bank is a module there, and
+    one registered after import is offered too.
+    """
+    return dict(bank_choices())
+
+
+def _bank_name(code: str) -> str:
+    parser = load_banks().get(code)
+    return parser.name if parser else code  # a code no module registers shows as itself
 
 
 def new_token() -> str:
@@ -62,7 +83,7 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -83,7 +104,7 @@ class User(UserMixin, db.Model):
         return f"{self.id}:{self.session_nonce}"
 
 
-class EmailAccount(db.Model):
+class EmailAccount(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     bank: Mapped[str] = mapped_column(String(20))
@@ -113,10 +134,10 @@ class EmailAccount(db.Model):
     # Accounts from before versions existed were read by version 1; a new account has read
     # nothing, so no older parser owes it anything.
     parser_version: Mapped[int] = mapped_column(
-        Integer, default=PARSER_VERSION, server_default=text("1"))
+        Integer, default=PARSER_VERSION, server_default=text("1")
+    )
     # Mail up to this UID was read before the current re-read: its stored rows are redone.
-    reread_until_uid: Mapped[int] = mapped_column(BigInteger, default=0,
-                                                  server_default=text("0"))
+    reread_until_uid: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
@@ -124,7 +145,7 @@ class EmailAccount(db.Model):
 
     @property
     def bank_name(self) -> str:
-        return BANKS.get(self.bank, self.bank)
+        return _bank_name(self.bank)
 
     @property
     def needs_reconnect(self) -> bool:
@@ -139,7 +160,7 @@ class EmailAccount(db.Model):
         return self.local_path or ""
 
 
-class SyncSession(db.Model):
+class SyncSession(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
@@ -157,7 +178,9 @@ class SyncSession(db.Model):
 
     # Accounts are always shown with their session, so load them in the same query.
     accounts: Mapped[list["SyncSessionAccount"]] = relationship(
-        back_populates="sync_session", cascade="all, delete-orphan", lazy="selectin",
+        back_populates="sync_session",
+        cascade="all, delete-orphan",
+        lazy="selectin",
         order_by="SyncSessionAccount.id",
     )
 
@@ -165,14 +188,16 @@ class SyncSession(db.Model):
         Index("ix_sync_session_user_created", "user_id", "created_at"),
         # One sync at a time per user, enforced by the database itself.
         Index(
-            "uq_sync_session_one_active", "user_id", unique=True,
+            "uq_sync_session_one_active",
+            "user_id",
+            unique=True,
             sqlite_where=text("status IN ('pending', 'running', 'paused')"),
             postgresql_where=text("status IN ('pending', 'running', 'paused')"),
         ),
     )
 
 
-class SyncSessionAccount(db.Model):
+class SyncSessionAccount(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     sync_session_id: Mapped[int] = mapped_column(
         ForeignKey("sync_session.id", ondelete="CASCADE"), index=True
@@ -197,7 +222,7 @@ class SyncSessionAccount(db.Model):
     __table_args__ = (UniqueConstraint("sync_session_id", "email_account_id"),)
 
 
-class Expense(db.Model):
+class Expense(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     # None for an expense typed by hand (cash): no mailbox told us of it.
@@ -251,14 +276,14 @@ class Expense(db.Model):
 
     @property
     def bank_name(self) -> str:
-        return CASH_NAME if self.bank == CASH else BANKS.get(self.bank, self.bank)
+        return CASH_NAME if self.bank == CASH else _bank_name(self.bank)
 
     @property
     def from_mail(self) -> bool:
         return self.origin == "mail"
 
 
-class UnreadableEmail(db.Model):
+class UnreadableEmail(Model):
     """Bank mail that gave no expense: unreadable (`unparsed`) mail, which waits in the
     review queue for the user's decision, and mail the rules `ignored`, kept so the user
     can look at it and overrule them."""
@@ -273,8 +298,7 @@ class UnreadableEmail(db.Model):
     )
     message_key: Mapped[str] = mapped_column(String(255))
     # The parser's outcome: "unparsed" or "ignored".
-    status: Mapped[str] = mapped_column(String(10), default="unparsed",
-                                        server_default="unparsed")
+    status: Mapped[str] = mapped_column(String(10), default="unparsed", server_default="unparsed")
     bank: Mapped[str | None] = mapped_column(String(20))
     sender: Mapped[str | None] = mapped_column(String(254))
     subject: Mapped[str | None] = mapped_column(Text)

@@ -25,8 +25,9 @@ def _require_login():
 
 def _page(password_form=None, delete_form=None, status=200):
     return render_template(
-        "profile/index.html", password_form=password_form or ChangePasswordForm(
-            email=current_user.email), delete_form=delete_form or ConfirmPasswordForm(),
+        "profile/index.html",
+        password_form=password_form or ChangePasswordForm(email=current_user.email),
+        delete_form=delete_form or ConfirmPasswordForm(),
     ), status
 
 
@@ -46,8 +47,7 @@ def change_password():
         else:
             current_user.password_hash = generate_password_hash(form.password.data)
             _new_session()
-            flash("Contraseña cambiada. Las sesiones en otros navegadores se cerraron.",
-                  "success")
+            flash("Contraseña cambiada. Las sesiones en otros navegadores se cerraron.", "success")
             return redirect(url_for("profile.index"))
     return _page(password_form=form, status=422)
 
@@ -68,8 +68,11 @@ def download():
         for name, content in personal_data.files(current_user):
             archive.writestr(name, content)
     today = now_utc().astimezone(TIMEZONE).date()
-    return Response(buffer.getvalue(), mimetype="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="mis-datos-{today}.zip"'})
+    return Response(
+        buffer.getvalue(),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="mis-datos-{today}.zip"'},
+    )
 
 
 @bp.post("/delete")
@@ -81,10 +84,14 @@ def delete():
     if not check_password_hash(current_user.password_hash, form.password.data):
         form.password.errors.append("La contraseña no es correcta.")
         return _page(delete_form=form, status=422)
-    if db.session.scalar(db.select(SyncSession.id).where(
-            SyncSession.user_id == current_user.id, SyncSession.status.in_(ACTIVE_SYNC_STATES))):
-        flash("Hay una sincronización en curso: espere a que termine y vuelva a intentarlo.",
-              "error")
+    if db.session.scalar(
+        db.select(SyncSession.id).where(
+            SyncSession.user_id == current_user.id, SyncSession.status.in_(ACTIVE_SYNC_STATES)
+        )
+    ):
+        flash(
+            "Hay una sincronización en curso: espere a que termine y vuelva a intentarlo.", "error"
+        )
         return _page(delete_form=form, status=409)
     user = current_user._get_current_object()
     logout_user()

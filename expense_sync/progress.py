@@ -21,16 +21,25 @@ TERMINAL_STATES = ("completed", "failed")
 ACCOUNT_STATES = ("pending", "processing", "paused", "completed", "failed")
 
 CHANNEL = "es:events"
-EVENTS_KEPT = 200              # events replayable through Last-Event-ID
-EXPIRE_AFTER_END = 3600        # seconds the progress keys outlive a finished session
-EXPIRE_WHILE_ACTIVE = 86400    # safety net for a session whose workers all vanished
-RECENT_WINDOW = 300            # seconds of samples behind the "recent rate"
-BROADCAST_EVERY = 100          # emails
-BROADCAST_AFTER = 5.0          # seconds
-MIN_INTERVAL = 1.0             # seconds between two progress broadcasts of a session
+EVENTS_KEPT = 200  # events replayable through Last-Event-ID
+EXPIRE_AFTER_END = 3600  # seconds the progress keys outlive a finished session
+EXPIRE_WHILE_ACTIVE = 86400  # safety net for a session whose workers all vanished
+RECENT_WINDOW = 300  # seconds of samples behind the "recent rate"
+BROADCAST_EVERY = 100  # emails
+BROADCAST_AFTER = 5.0  # seconds
+MIN_INTERVAL = 1.0  # seconds between two progress broadcasts of a session
 
-ACCOUNT_FIELDS = ("status", "total", "processed", "detected", "errors", "error_kind",
-                  "error_message", "bank", "counted")
+ACCOUNT_FIELDS = (
+    "status",
+    "total",
+    "processed",
+    "detected",
+    "errors",
+    "error_kind",
+    "error_message",
+    "bank",
+    "counted",
+)
 # Session fields besides the status: "counting" is "1" while the accounts' mail is counted,
 # "finished_at" (epoch ms) is set once the session ended, "trigger" says what started it
 # (models.TRIGGERS), so a scheduled sync is told apart in every widget.
@@ -92,15 +101,27 @@ class Progress:
 
     # -- writes (workers, and the web process when a user pauses or resumes) --------------
 
-    def start_session(self, token: str, *, status: str, started_at_ms: int,
-                      accounts: Iterable[dict], trigger: str = "manual") -> None:
+    def start_session(
+        self,
+        token: str,
+        *,
+        status: str,
+        started_at_ms: int,
+        accounts: Iterable[dict],
+        trigger: str = "manual",
+    ) -> None:
         """Seed (or re-seed after a Redis restart) a session and its accounts."""
         accounts = list(accounts)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(session_key(token), mapping={
-            "status": status, "started_at": started_at_ms, "trigger": trigger,
-            "accounts": ",".join(str(a["id"]) for a in accounts),
-        })
+        pipe.hset(
+            session_key(token),
+            mapping={
+                "status": status,
+                "started_at": started_at_ms,
+                "trigger": trigger,
+                "accounts": ",".join(str(a["id"]) for a in accounts),
+            },
+        )
         pipe.expire(session_key(token), EXPIRE_WHILE_ACTIVE)
         for account in accounts:
             key = account_key(token, account["id"])
@@ -131,12 +152,21 @@ class Progress:
         pipe.expire(samples_key(token), EXPIRE_WHILE_ACTIVE)
         pipe.execute()
 
-    def keep_scan(self, token: str, account_id: int, *, start: tuple[int | None, int],
-                  uidvalidity: int, uids: list[int], reset: bool) -> None:
+    def keep_scan(
+        self,
+        token: str,
+        account_id: int,
+        *,
+        start: tuple[int | None, int],
+        uidvalidity: int,
+        uids: list[int],
+        reset: bool,
+    ) -> None:
         """Keep what counting found from checkpoint `start` (uidvalidity, last UID), so the
         account's job need not scan the folder again (seconds for a large local one)."""
-        value = json.dumps({"start": list(start), "uidvalidity": uidvalidity, "uids": uids,
-                            "reset": reset})
+        value = json.dumps(
+            {"start": list(start), "uidvalidity": uidvalidity, "uids": uids, "reset": reset}
+        )
         self.redis.set(scan_key(token, account_id), value, ex=EXPIRE_WHILE_ACTIVE)
 
     def take_scan(self, token: str, account_id: int) -> dict | None:
@@ -164,8 +194,9 @@ class Progress:
         """Tell every open view of the user that a session started (its stream follows it)."""
         self.redis.publish(CHANNEL, json.dumps({"user": user_id, "started": token}))
 
-    def publish(self, token: str, kind: str = "progress", *, force: bool = False,
-                message: str | None = None) -> str | None:
+    def publish(
+        self, token: str, kind: str = "progress", *, force: bool = False, message: str | None = None
+    ) -> str | None:
         """Broadcast the current snapshot unless the throttle says not yet; returns its id."""
         snapshot = self.snapshot(token)
         if snapshot is None:
@@ -173,8 +204,14 @@ class Progress:
         published_at = now_ms()
         allowed = self._gate(
             keys=[session_key(token)],
-            args=[published_at, snapshot["processed_emails"], "1" if force else "0",
-                  int(MIN_INTERVAL * 1000), BROADCAST_EVERY, int(BROADCAST_AFTER * 1000)],
+            args=[
+                published_at,
+                snapshot["processed_emails"],
+                "1" if force else "0",
+                int(MIN_INTERVAL * 1000),
+                BROADCAST_EVERY,
+                int(BROADCAST_AFTER * 1000),
+            ],
         )
         if not allowed:
             return None
@@ -184,18 +221,23 @@ class Progress:
         pipe.xadd(events_key(token), {"data": payload}, maxlen=EVENTS_KEPT, approximate=True)
         pipe.expire(events_key(token), EXPIRE_WHILE_ACTIVE)
         event_id = pipe.execute()[0].decode()
-        self.redis.publish(CHANNEL, json.dumps({"token": token, "id": event_id,
-                                                "data": payload}))
+        self.redis.publish(CHANNEL, json.dumps({"token": token, "id": event_id, "data": payload}))
         metrics.record_broadcast(kind)
         self._keep_halfway_estimate(token, snapshot)
         return event_id
 
     def _keep_halfway_estimate(self, token: str, state: dict) -> None:
         # The first time remaining shown past half way, graded when the sync ends (metrics).
-        if (state["status"] == "running" and 50 <= state["progress_percentage"] < 100
-                and state["time_remaining_seconds"]):
-            self.redis.hsetnx(session_key(token), "eta_halfway",
-                              f"{time.time():.3f}:{state['time_remaining_seconds']}")
+        if (
+            state["status"] == "running"
+            and 50 <= state["progress_percentage"] < 100
+            and state["time_remaining_seconds"]
+        ):
+            self.redis.hsetnx(
+                session_key(token),
+                "eta_halfway",
+                f"{time.time():.3f}:{state['time_remaining_seconds']}",
+            )
 
     def halfway_estimate(self, token: str) -> tuple[float, int] | None:
         """(when, seconds) of the first time remaining shown past half way, if any."""
@@ -222,13 +264,18 @@ class Progress:
             pipe.hgetall(account_key(token, account_id))
         pipe.zrangebyscore(samples_key(token), time.time() - RECENT_WINDOW, "+inf")
         *rows, samples = pipe.execute()
-        accounts = [account_state(account_id, _decode(row)) for account_id, row in
-                    zip(ids, rows, strict=True)]
-        state = build_state(session.get("status", "pending"), accounts,
-                            started_at_ms=int(session.get("started_at") or 0),
-                            samples=[s.decode() for s in samples],
-                            counting=session.get("counting") == "1",
-                            finished_at_ms=int(session.get("finished_at") or 0) or None)
+        accounts = [
+            account_state(account_id, _decode(row))
+            for account_id, row in zip(ids, rows, strict=True)
+        ]
+        state = build_state(
+            session.get("status", "pending"),
+            accounts,
+            started_at_ms=int(session.get("started_at") or 0),
+            samples=[s.decode() for s in samples],
+            counting=session.get("counting") == "1",
+            finished_at_ms=int(session.get("finished_at") or 0) or None,
+        )
         state["published_at"] = int(session.get("published_at") or 0) or None
         state["trigger"] = session.get("trigger") or "manual"
         return state
@@ -241,13 +288,19 @@ class Progress:
         if not oldest or newer(last_id, oldest[0][0].decode()) is not False:
             return None
         entries = cast(list, self.redis.xrange(key, min=f"({last_id}", max="+"))
-        return [(entry_id.decode(), json.loads(fields[b"data"])) for entry_id, fields in
-                entries]
+        return [(entry_id.decode(), json.loads(fields[b"data"])) for entry_id, fields in entries]
 
 
-def build_state(status: str, accounts: list[dict], *, started_at_ms: int = 0,
-                samples: Sequence[str] = (), now: float | None = None, counting: bool = False,
-                finished_at_ms: int | None = None) -> dict:
+def build_state(
+    status: str,
+    accounts: list[dict],
+    *,
+    started_at_ms: int = 0,
+    samples: Sequence[str] = (),
+    now: float | None = None,
+    counting: bool = False,
+    finished_at_ms: int | None = None,
+) -> dict:
     """Aggregate account figures into the session state (also used from the database).
 
     While `counting`, the state's "counting" says how many accounts' mail is counted so far
@@ -264,8 +317,10 @@ def build_state(status: str, accounts: list[dict], *, started_at_ms: int = 0,
         "detected_expenses": sum(a["detected_expenses"] for a in accounts),
         "error_count": sum(a["error_count"] for a in accounts),
         "time_remaining_seconds": time_remaining(
-            processed, total, started_at_ms / 1000 if started_at_ms else None, samples,
-            now=now) if status == "running" else None,
+            processed, total, started_at_ms / 1000 if started_at_ms else None, samples, now=now
+        )
+        if status == "running"
+        else None,
         "failed_accounts": sum(1 for a in accounts if a.get("status") == "failed"),
         "counting": {"done": counted, "total": len(accounts)} if counting else None,
         "finished_at": finished_at_ms,
@@ -280,8 +335,14 @@ def percentage(processed: int, total: int, status: str) -> int:
     return min(100, processed * 100 // total)
 
 
-def time_remaining(processed: int, total: int, started_at: float | None,
-                   samples: Iterable[str], *, now: float | None = None) -> int | None:
+def time_remaining(
+    processed: int,
+    total: int,
+    started_at: float | None,
+    samples: Iterable[str],
+    *,
+    now: float | None = None,
+) -> int | None:
     """Seconds left: 0.7 x the rate of the last five minutes + 0.3 x the overall rate."""
     now = time.time() if now is None else now
     remaining = max(0, total - processed)

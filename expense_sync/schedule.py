@@ -53,8 +53,11 @@ def update():
         set_interval(current_user, minutes)
         db.session.commit()
     if minutes:
-        flash(f"Sincronización automática {CHOICES[choice].lower()}. "
-              f"Próxima: {next_sync(current_user.next_auto_sync_at)}.", "success")
+        flash(
+            f"Sincronización automática {CHOICES[choice].lower()}. "
+            f"Próxima: {next_sync(current_user.next_auto_sync_at)}.",
+            "success",
+        )
     else:
         flash("Sincronización automática apagada.", "success")
     return redirect(url_for("accounts.index"))

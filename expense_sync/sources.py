@@ -15,14 +15,20 @@ def imap_settings(account: EmailAccount, password: str | None = None) -> ImapSet
     elif password is None:
         password = crypto.decrypt(account.imap_password_encrypted)
     return ImapSettings(
-        host=account.imap_host, port=account.imap_port, security=account.imap_security,
-        username=account.imap_user, password=password, folder=account.folder or "INBOX",
-        access_token=token, tls_fingerprint=account.tls_fingerprint,
+        host=account.imap_host,
+        port=account.imap_port,
+        security=account.imap_security,
+        username=account.imap_user,
+        password=password,
+        folder=account.folder or "INBOX",
+        access_token=token,
+        tls_fingerprint=account.tls_fingerprint,
     )
 
 
-def open_account(account: EmailAccount, password: str | None = None,
-                 timeout: float | None = None) -> MailSource:
+def open_account(
+    account: EmailAccount, password: str | None = None, timeout: float | None = None
+) -> MailSource:
     """Open the account's mailbox read-only; ``timeout`` bounds each network wait."""
     if account.source_kind != "imap":
         return open_source(account.source_kind, path=account.local_path)
@@ -42,9 +48,11 @@ def open_account(account: EmailAccount, password: str | None = None,
         if exc.kind != "authentication":
             raise
         name = oauth.NAMES[account.oauth_provider]
-        message = (f"{settings.host} rechazó el inicio de sesión de {account.imap_user} con el "
-                   f"acceso de {name}. Revise que IMAP esté activado en su correo o vuelva a "
-                   "conectar su cuenta.")
+        message = (
+            f"{settings.host} rechazó el inicio de sesión de {account.imap_user} con el "
+            f"acceso de {name}. Revise que IMAP esté activado en su correo o vuelva a "
+            "conectar su cuenta."
+        )
         raise MailboxError("authentication", message) from exc
 
 

@@ -36,9 +36,14 @@ def register(app: Flask) -> None:
     formatting.register(app)
 
 
-NAV = [("sync.index", "Sincronización"), ("expenses.index", "Gastos"),
-       ("review.index", "Por revisar"), ("accounts.index", "Cuentas"),
-       ("profile.index", "Mi cuenta"), ("admin.health", "Salud")]
+NAV = [
+    ("sync.index", "Sincronización"),
+    ("expenses.index", "Gastos"),
+    ("review.index", "Por revisar"),
+    ("accounts.index", "Cuentas"),
+    ("profile.index", "Mi cuenta"),
+    ("admin.health", "Salud"),
+]
 
 
 def _nav_links(app: Flask) -> list[tuple[str, str]]:
@@ -75,7 +80,8 @@ def _security_headers(response):
 
 def _csrf_error(error):
     return render_template(
-        "error.html", code=400,
+        "error.html",
+        code=400,
         message="La solicitud expiró o no es válida. Recargue la página e intente de nuevo.",
     ), 400
 
@@ -92,17 +98,20 @@ MESSAGES = {
 
 UNAVAILABLE = {
     OperationalError: "La base de datos no responde en este momento. Sus datos están a salvo; "
-                      "intente de nuevo en unos minutos.",
+    "intente de nuevo en unos minutos.",
 }
-UNAVAILABLE_DEFAULT = ("El servicio de sincronización no responde en este momento. Sus datos "
-                       "están a salvo; intente de nuevo en unos minutos.")
+UNAVAILABLE_DEFAULT = (
+    "El servicio de sincronización no responde en este momento. Sus datos "
+    "están a salvo; intente de nuevo en unos minutos."
+)
 
 
 def _unavailable(error):
     """A backing service is down: say so in Spanish, with a 503 that invites a retry."""
     logging.getLogger(__name__).warning("service unavailable: %s", error)
-    message = next((text for kind, text in UNAVAILABLE.items() if isinstance(error, kind)),
-                   UNAVAILABLE_DEFAULT)
+    message = next(
+        (text for kind, text in UNAVAILABLE.items() if isinstance(error, kind)), UNAVAILABLE_DEFAULT
+    )
     try:
         response = render_template("error.html", code=503, message=message)
     except (RedisConnectionError, RedisTimeoutError, OperationalError):

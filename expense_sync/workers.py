@@ -77,15 +77,15 @@ def abandon_dead_executions(queue: Queue) -> int:
             execution = Execution.fetch(execution_id, job_id, connection)
         except Exception:
             continue  # already gone
-        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + execution.worker_name,
-                                    connection=connection)
+        worker = Worker.find_by_key(
+            Worker.redis_worker_namespace_prefix + execution.worker_name, connection=connection
+        )
         if worker is None or process_gone(worker.hostname, worker.pid):
             dead.append(execution)
     if dead:
         # An execution whose expiry is past is what RQ's cleanup treats as abandoned: it runs
         # the failure callback and the job's Retry, exactly as after the heartbeat runs out.
-        connection.zadd(registry.key, {execution.composite_key: 1 for execution in dead},
-                        xx=True)
+        connection.zadd(registry.key, {execution.composite_key: 1 for execution in dead}, xx=True)
     registry.cleanup()  # with them, other hosts' jobs whose heartbeat expired
     for execution in dead:
         release_account_lock(connection, queue.fetch_job(execution.job_id))
@@ -153,8 +153,12 @@ def make_worker(app: Flask, connection: Redis) -> AppWorker:
     interval more. A worker heartbeats every 5 s; with no job it polls every 10 s
     (worker_ttl - 15), which is when maintenance is due."""
     queue = Queue(app.config["RQ_QUEUE"], connection=connection)
-    worker = AppWorker([queue], connection=connection, worker_ttl=25,
-                       maintenance_interval=MAINTENANCE_INTERVAL, job_monitoring_interval=5)
+    worker = AppWorker(
+        [queue],
+        connection=connection,
+        worker_ttl=25,
+        maintenance_interval=MAINTENANCE_INTERVAL,
+        job_monitoring_interval=5,
+    )
     worker.app = app
     return worker
-

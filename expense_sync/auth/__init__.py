@@ -40,8 +40,13 @@ def find_user(email: str) -> User | None:
     ).scalar_one_or_none()
 
 
-def create_user(email: str, password: str | None = None, *, admin: bool = False,
-                password_hash: str | None = None) -> User:
+def create_user(
+    email: str,
+    password: str | None = None,
+    *,
+    admin: bool = False,
+    password_hash: str | None = None,
+) -> User:
     """Create and return a user; the caller commits."""
     user = User(
         email=normal_email(email),

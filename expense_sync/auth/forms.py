@@ -16,9 +16,11 @@ class LoginForm(Form):
 
 class EmailForm(Form):
     # A pasted address often carries spaces around it; the lookup ignores them too.
-    email = EmailField("Correo electrónico",
-                       [InputRequired(REQUIRED), Email(VALID_EMAIL), Length(max=254)],
-                       filters=[lambda value: value.strip() if value else value])
+    email = EmailField(
+        "Correo electrónico",
+        [InputRequired(REQUIRED), Email(VALID_EMAIL), Length(max=254)],
+        filters=[lambda value: value.strip() if value else value],
+    )
 
 
 class NewPasswordForm(Form):
@@ -50,8 +52,7 @@ class RegisterForm(NewPasswordForm):
 
 
 class ChangePasswordForm(NewPasswordForm):
-    current = PasswordField("Contraseña actual",
-                            [InputRequired(REQUIRED), Length(max=MAX_LENGTH)])
+    current = PasswordField("Contraseña actual", [InputRequired(REQUIRED), Length(max=MAX_LENGTH)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -19,9 +19,11 @@ from . import find_user, normal_email
 COOKIE = "device"
 COOKIE_DAYS = 365
 ACCOUNT_LIMIT = DEVICE_LIMIT = "10 per 15 minutes"
-ACCOUNT_MESSAGE = ("Hubo demasiados intentos fallidos con esta cuenta desde navegadores "
-                   "desconocidos. Espere 15 minutos, o entre desde un navegador donde ya "
-                   "inició sesión antes; también puede restablecer su contraseña.")
+ACCOUNT_MESSAGE = (
+    "Hubo demasiados intentos fallidos con esta cuenta desde navegadores "
+    "desconocidos. Espere 15 minutos, o entre desde un navegador donde ya "
+    "inició sesión antes; también puede restablecer su contraseña."
+)
 DEVICE_MESSAGE = "Demasiados intentos fallidos desde este navegador. Espere 15 minutos."
 
 
@@ -55,22 +57,36 @@ def remember_device(response, user_id: int):
     """Give the browser that just logged in its device cookie (kept when it has one)."""
     known = device()
     device_id = known[1] if known and known[0] == user_id else secrets.token_urlsafe(16)
-    response.set_cookie(COOKIE, _serializer().dumps([user_id, device_id]),
-                        max_age=COOKIE_DAYS * 86400, httponly=True, samesite="Lax",
-                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+    response.set_cookie(
+        COOKIE,
+        _serializer().dumps([user_id, device_id]),
+        max_age=COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
     return response
 
 
 def limit_logins(view):
     """The limits of the login view: per address, per account, per device."""
     account = limiter.limit(
-        ACCOUNT_LIMIT, methods=["POST"], error_message=ACCOUNT_MESSAGE,
+        ACCOUNT_LIMIT,
+        methods=["POST"],
+        error_message=ACCOUNT_MESSAGE,
         key_func=lambda: "account:" + normal_email(request.form.get("email")),
-        exempt_when=trusted, deduct_when=failed)
+        exempt_when=trusted,
+        deduct_when=failed,
+    )
     own_device = limiter.limit(
-        DEVICE_LIMIT, methods=["POST"], error_message=DEVICE_MESSAGE,
+        DEVICE_LIMIT,
+        methods=["POST"],
+        error_message=DEVICE_MESSAGE,
         key_func=lambda: "device:" + (device() or (0, ""))[1],
-        exempt_when=lambda: not trusted(), deduct_when=failed)
-    per_address = limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
-                                methods=["POST"])
+        exempt_when=lambda: not trusted(),
+        deduct_when=failed,
+    )
+    per_address = limiter.limit(
+        lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"]
+    )
     return per_address(account(own_device(view)))

@@ -36,20 +36,28 @@ def user_of(token: str) -> User | None:
 @bp.route("/forgot", methods=["GET", "POST"])
 @limiter.limit("5 per hour", methods=["POST"])
 # Per address and client: a stranger's requests never use up the owner's own.
-@limiter.limit("5 per hour", methods=["POST"], key_func=lambda: "forgot:{}:{}".format(
-    normal_email(request.form.get("email")), request.remote_addr))
+@limiter.limit(
+    "5 per hour",
+    methods=["POST"],
+    key_func=lambda: "forgot:{}:{}".format(
+        normal_email(request.form.get("email")), request.remote_addr
+    ),
+)
 def forgot():
     """Mail a reset link; the answer never says whether the address has an account."""
     form = EmailForm()
     if form.validate_on_submit():
         user = find_user(form.email.data)
         if user is not None:
-            body = render_template("auth/mail_reset.txt", minutes=RESET_MINUTES,
-                                   url=url_for("auth.reset", token=reset_token(user),
-                                               _external=True))
+            body = render_template(
+                "auth/mail_reset.txt",
+                minutes=RESET_MINUTES,
+                url=url_for("auth.reset", token=reset_token(user), _external=True),
+            )
             mail.send_later(user.email, "Restablezca su contraseña de expense_sync", body)
-        return render_template("auth/check_mail.html", email=normal_email(form.email.data),
-                               reset=True)
+        return render_template(
+            "auth/check_mail.html", email=normal_email(form.email.data), reset=True
+        )
     return render_template("auth/forgot.html", form=form)
 
 

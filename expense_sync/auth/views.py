@@ -45,17 +45,23 @@ def register():
         subject = "Active su cuenta de expense_sync"
         if find_user(email):
             subject = "Su cuenta de expense_sync"
-            body = render_template("auth/mail_already_registered.txt",
-                                   reset_url=url_for("auth.forgot", _external=True))
+            body = render_template(
+                "auth/mail_already_registered.txt", reset_url=url_for("auth.forgot", _external=True)
+            )
         else:
             token = seal_signup(email, form.password.data)
-            body = render_template("auth/mail_confirm.txt", hours=CONFIRM_HOURS,
-                                   url=url_for("auth.confirm", token=token, _external=True))
+            body = render_template(
+                "auth/mail_confirm.txt",
+                hours=CONFIRM_HOURS,
+                url=url_for("auth.confirm", token=token, _external=True),
+            )
         try:
             mail.send(email, subject, body)
         except mail.MailError:
-            flash("No pudimos enviar el correo en este momento; intente de nuevo en unos "
-                  "minutos.", "error")
+            flash(
+                "No pudimos enviar el correo en este momento; intente de nuevo en unos minutos.",
+                "error",
+            )
             return render_template("auth/register.html", form=form), 503
         return render_template("auth/check_mail.html", email=email)
     return render_template("auth/register.html", form=form)
@@ -90,8 +96,7 @@ def confirm(token: str):
                 return redirect(url_for("auth.login"))
             session.clear()
             login_user(user)
-            flash("Cuenta activada. Agregue el correo donde recibe las notificaciones.",
-                  "success")
+            flash("Cuenta activada. Agregue el correo donde recibe las notificaciones.", "success")
             return guard.remember_device(redirect(url_for("accounts.new")), user.id)
     return render_template("auth/confirm.html", form=form, email=signup["email"])
 
@@ -105,13 +110,11 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = find_user(form.email.data)
-        valid = check_password_hash(user.password_hash if user else _DUMMY_HASH,
-                                    form.password.data)
+        valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, form.password.data)
         if user and valid:
             session.clear()
             login_user(user)
-            return guard.remember_device(redirect(safe_next(request.args.get("next"))),
-                                         user.id)
+            return guard.remember_device(redirect(safe_next(request.args.get("next"))), user.id)
         flash("Correo o contraseña incorrectos.", "error")
         return render_template("auth/login.html", form=form), 401
     return render_template("auth/login.html", form=form)
@@ -135,9 +138,12 @@ def safe_next(target: str | None) -> str:
     Browsers drop tabs and newlines from URLs, so "/\\t/evil.example" would become
     "//evil.example", another site: any control character or space refuses the target.
     """
-    if (not target or not target.startswith("/") or target.startswith(("//", "/\\"))
-            or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\"
-                   for ch in target)):
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or ch == "\\" for ch in target)
+    ):
         return url_for("home")
     parts = urlsplit(target)
     return url_for("home") if parts.scheme or parts.netloc else target

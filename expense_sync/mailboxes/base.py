@@ -21,9 +21,15 @@ class MailboxError(Exception):
     a certificate the user may choose to trust (an unknown one, or a pinned one replaced).
     """
 
-    def __init__(self, kind: ErrorKind, message: str, transient: bool = False,
-                 unreachable: bool = False, retry_after: float | None = None,
-                 fingerprint: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        transient: bool = False,
+        unreachable: bool = False,
+        retry_after: float | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.message = message
@@ -34,12 +40,20 @@ class MailboxError(Exception):
 
     def __reduce__(self) -> tuple[type[MailboxError], tuple]:
         # Keeps the attributes when the error crosses a process boundary (RQ, multiprocessing).
-        return type(self), (self.kind, self.message, self.transient, self.unreachable,
-                            self.retry_after, self.fingerprint)
+        return type(self), (
+            self.kind,
+            self.message,
+            self.transient,
+            self.unreachable,
+            self.retry_after,
+            self.fingerprint,
+        )
 
     def __repr__(self) -> str:
-        return (f"MailboxError({self.kind!r}, {self.message!r}, transient={self.transient}, "
-                f"unreachable={self.unreachable}, retry_after={self.retry_after})")
+        return (
+            f"MailboxError({self.kind!r}, {self.message!r}, transient={self.transient}, "
+            f"unreachable={self.unreachable}, retry_after={self.retry_after})"
+        )
 
 
 @dataclass(frozen=True)

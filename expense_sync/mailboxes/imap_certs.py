@@ -33,7 +33,7 @@ def fingerprint(der: bytes) -> str:
 
 def shown(pin: str) -> str:
     """A fingerprint the way certificate viewers show it: AB:CD:..."""
-    return ":".join(pin[i:i + 2] for i in range(0, len(pin), 2)).upper()
+    return ":".join(pin[i : i + 2] for i in range(0, len(pin), 2)).upper()
 
 
 def context(settings: ImapSettings) -> ssl.SSLContext | None:
@@ -49,10 +49,12 @@ def check_pin(client: IMAPClient, settings: ImapSettings) -> None:
         return
     found = fingerprint(client.socket().getpeercert(binary_form=True))
     if not hmac.compare_digest(found, settings.tls_fingerprint):
-        message = (f"El certificado TLS de {settings.host} cambió desde que usted confió en él. "
-                   "Si no sabe por qué cambió, no continúe: otro equipo podría estar haciéndose "
-                   "pasar por su servidor. Si quien lo administra lo renovó, compare la huella "
-                   "nueva con la que le dé y confíe en el certificado nuevo.")
+        message = (
+            f"El certificado TLS de {settings.host} cambió desde que usted confió en él. "
+            "Si no sabe por qué cambió, no continúe: otro equipo podría estar haciéndose "
+            "pasar por su servidor. Si quien lo administra lo renovó, compare la huella "
+            "nueva con la que le dé y confíe en el certificado nuevo."
+        )
         raise MailboxError("tls", message, fingerprint=found)
 
 
@@ -62,10 +64,12 @@ def verification_error(exc: ssl.SSLCertVerificationError, settings: ImapSettings
     if exc.verify_code not in UNTRUSTED_CODES:
         message = f"El certificado TLS de {host} no es válido ({exc.verify_message})."
         return MailboxError("tls", message + " Revise el nombre del servidor.")
-    message = (f"El certificado TLS de {host} no es de una autoridad reconocida "
-               f"({exc.verify_message}). Si el servidor es suyo o de su organización, compare "
-               "esta huella SHA-256 con la que le dé quien lo administra y, si coincide, "
-               "confíe en este certificado.")
+    message = (
+        f"El certificado TLS de {host} no es de una autoridad reconocida "
+        f"({exc.verify_message}). Si el servidor es suyo o de su organización, compare "
+        "esta huella SHA-256 con la que le dé quien lo administra y, si coincide, "
+        "confíe en este certificado."
+    )
     return MailboxError("tls", message, fingerprint=peer_fingerprint(settings))
 
 

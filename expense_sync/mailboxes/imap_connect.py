@@ -30,14 +30,15 @@ def connect(settings: ImapSettings) -> IMAPClient:
     s = settings
     if s.security == "ssl":
         try:
-            return IMAPClient(s.host, s.port, ssl=True, ssl_context=context(s),
-                              timeout=s.timeout)
+            return IMAPClient(s.host, s.port, ssl=True, ssl_context=context(s), timeout=s.timeout)
         except ssl.SSLCertVerificationError:
             raise
         except ssl.SSLError as exc:
             if greets_in_plain_text(s.host, s.port, min(s.timeout, PROBE_TIMEOUT)):
-                message = (f"{s.host}:{s.port} respondió sin cifrado: elija «STARTTLS» en "
-                           "Seguridad, o «SSL/TLS» con el puerto 993.")
+                message = (
+                    f"{s.host}:{s.port} respondió sin cifrado: elija «STARTTLS» en "
+                    "Seguridad, o «SSL/TLS» con el puerto 993."
+                )
                 raise MailboxError("tls", message) from exc
             raise
     wait = min(s.timeout, GREETING_WAIT)

@@ -56,23 +56,28 @@ def translate(exc: BaseException, settings: ImapSettings, stage: Stage) -> Mailb
         return MailboxError("tls", message + " o STARTTLS con el 143.")
     if isinstance(exc, TimeoutError):
         if stage == "connect":
-            message = (f"El servidor {where} no respondió en {_seconds(settings.timeout)}; "
-                       "revise el servidor y el puerto.")
+            message = (
+                f"El servidor {where} no respondió en {_seconds(settings.timeout)}; "
+                "revise el servidor y el puerto."
+            )
         else:
             message = f"El servidor {where} dejó de responder."
         return MailboxError("network", message, transient=True)
     if isinstance(exc, ConnectionRefusedError):
         message = f"No se pudo conectar a {where}: el servidor rechazó la conexión."
-        return MailboxError("network", message + " Revise el servidor y el puerto.",
-                            unreachable=True)
+        return MailboxError(
+            "network", message + " Revise el servidor y el puerto.", unreachable=True
+        )
     if isinstance(exc, UnicodeError):
         if stage == "connect":  # the IDNA codec refuses labels over 63 characters
             shown = host if len(host) <= 60 else host[:60] + "…"
             message = f"«{shown}» no es un nombre de servidor válido. Revise el nombre."
             return MailboxError("network", message)
         if stage == "login":  # imaplib sends LOGIN arguments as ASCII
-            message = (f"No se puede iniciar sesión en {host} con tildes, eñes u otros "
-                       "caracteres especiales en el usuario o la contraseña.")
+            message = (
+                f"No se puede iniciar sesión en {host} con tildes, eñes u otros "
+                "caracteres especiales en el usuario o la contraseña."
+            )
             return MailboxError("authentication", message)
         return MailboxError("server", f"El servidor {host} respondió con texto ilegible.")
     if isinstance(exc, socket.gaierror):
@@ -93,30 +98,42 @@ def _seconds(timeout: float) -> str:
 
 # What each permanent refusal means (imap_replies.meaning), and what the user can do.
 REFUSALS = {
-    "quota": ("server", "{host} limitó el acceso a este buzón por exceso de uso (cuota de "
-                        "descarga o de espacio). Intente de nuevo en unas horas o revise su "
-                        "cuota con su proveedor."),
-    "not_connected": ("authentication", "{host} aceptó el usuario pero no abrió el buzón: "
-                                        "revise la contraseña y que el acceso IMAP esté "
-                                        "activado en su cuenta."),
-    "web_login": ("authentication", "{host} bloqueó el inicio de sesión por seguridad: entre a "
-                                    "su correo desde el navegador, confirme que fue usted y "
-                                    "vuelva a intentar, o use una contraseña de aplicación."),
-    "app_password": ("authentication", "Su cuenta exige una contraseña de aplicación: créela "
-                                       "en la configuración de seguridad de su cuenta de "
-                                       "correo y úsela aquí en lugar de su contraseña."),
+    "quota": (
+        "server",
+        "{host} limitó el acceso a este buzón por exceso de uso (cuota de "
+        "descarga o de espacio). Intente de nuevo en unas horas o revise su "
+        "cuota con su proveedor.",
+    ),
+    "not_connected": (
+        "authentication",
+        "{host} aceptó el usuario pero no abrió el buzón: "
+        "revise la contraseña y que el acceso IMAP esté "
+        "activado en su cuenta.",
+    ),
+    "web_login": (
+        "authentication",
+        "{host} bloqueó el inicio de sesión por seguridad: entre a "
+        "su correo desde el navegador, confirme que fue usted y "
+        "vuelva a intentar, o use una contraseña de aplicación.",
+    ),
+    "app_password": (
+        "authentication",
+        "Su cuenta exige una contraseña de aplicación: créela "
+        "en la configuración de seguridad de su cuenta de "
+        "correo y úsela aquí en lugar de su contraseña.",
+    ),
 }
 
 
-def _refusal(exc: imaplib.IMAP4.error, settings: ImapSettings,
-             stage: Stage) -> MailboxError | None:
+def _refusal(exc: imaplib.IMAP4.error, settings: ImapSettings, stage: Stage) -> MailboxError | None:
     """A refusal worded by the server: throttling, quota, folder, login, whatever its wording."""
     host, said = settings.host, _said(exc, settings)
     found = meaning(str(exc))
     if found == "throttled":
         message = f"{host} pidió esperar antes de seguir (demasiadas conexiones o consultas)."
-        return MailboxError("server", message + said, transient=True,
-                            retry_after=suggested_delay(str(exc)))
+        return MailboxError(
+            "server", message + said, transient=True, retry_after=suggested_delay(str(exc))
+        )
     if found in REFUSALS:
         kind, message = REFUSALS[found]
         return MailboxError(kind, message.format(host=host) + said)

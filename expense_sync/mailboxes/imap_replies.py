@@ -27,17 +27,27 @@ Meaning = Literal["throttled", "quota", "folder", "web_login", "app_password", "
 
 _MEANINGS: list[tuple[Meaning, re.Pattern[str]]] = [
     ("quota", re.compile(r"\[OVERQUOTA\]|exceeded command or bandwidth limits", re.I)),
-    ("throttled", re.compile(
-        r"\[(?:LIMIT|THROTTLED|UNAVAILABLE|INUSE)\]|too many (?:simultaneous )?connections"
-        r"|server unavailable|request is throttled|suggested backoff time"
-        r"|maximum number of connections", re.I)),
+    (
+        "throttled",
+        re.compile(
+            r"\[(?:LIMIT|THROTTLED|UNAVAILABLE|INUSE)\]|too many (?:simultaneous )?connections"
+            r"|server unavailable|request is throttled|suggested backoff time"
+            r"|maximum number of connections",
+            re.I,
+        ),
+    ),
     ("not_connected", re.compile(r"authenticated but not connected", re.I)),
     ("web_login", re.compile(r"log ?in via your web browser|web login required", re.I)),
     ("app_password", re.compile(r"application-specific password required", re.I)),
-    ("folder", re.compile(
-        r"\[NONEXISTENT\]|mailbox does(?:n't| not) exist|unknown mailbox"
-        r"|could not be found in the store|unable to open this mailbox"
-        r"|no such (?:mailbox|folder)|folder not found", re.I)),
+    (
+        "folder",
+        re.compile(
+            r"\[NONEXISTENT\]|mailbox does(?:n't| not) exist|unknown mailbox"
+            r"|could not be found in the store|unable to open this mailbox"
+            r"|no such (?:mailbox|folder)|folder not found",
+            re.I,
+        ),
+    ),
 ]
 
 _BACKOFF = re.compile(r"backoff time:\s*(\d+)\s*milliseconds", re.I)

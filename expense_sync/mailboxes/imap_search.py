@@ -61,9 +61,12 @@ def _search_locally(client: IMAPClient, span: list[str], senders: Sequence[str])
     found = set(client.search(span + from_any(ascii_only))) if ascii_only else set()
     rest = sorted(set(client.search(span or ["ALL"])) - found)
     for start in range(0, len(rest), HEADER_BATCH):
-        response = client.fetch(rest[start:start + HEADER_BATCH], [FROM_PEEK])
-        found.update(uid for uid, data in response.items()
-                     if sender_matches(_from_header(data.get(FROM_FIELD, b"")), senders))
+        response = client.fetch(rest[start : start + HEADER_BATCH], [FROM_PEEK])
+        found.update(
+            uid
+            for uid, data in response.items()
+            if sender_matches(_from_header(data.get(FROM_FIELD, b"")), senders)
+        )
     return found
 
 

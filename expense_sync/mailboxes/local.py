@@ -121,8 +121,10 @@ class LocalSource:
         elif isinstance(exc, FileNotFoundError | mailbox.NoSuchMailboxError):
             message = f"No se encontró el {self.noun} «{self.shown}». Revise la ruta."
         else:
-            message = (f"No se pudo leer el {self.noun} «{self.shown}». Revise que sea un "
-                       f"{self.noun} válido.")
+            message = (
+                f"No se pudo leer el {self.noun} «{self.shown}». Revise que sea un "
+                f"{self.noun} válido."
+            )
         return MailboxError("folder", message)
 
 

@@ -23,12 +23,19 @@ class Provider:
 
 
 PROVIDERS: dict[str, Provider] = {
-    provider.code: provider for provider in (
+    provider.code: provider
+    for provider in (
         # Gmail in Spanish names All Mail "[Gmail]/Todos": notices archived by a filter are there.
-        Provider("gmail", "Gmail", "imap.gmail.com", folders=("INBOX", "[Gmail]/Todos"),
-                 oauth="google"),
-        Provider("outlook", "Outlook, Hotmail o Microsoft 365", "outlook.office365.com",
-                 oauth="microsoft", passwords=False),
+        Provider(
+            "gmail", "Gmail", "imap.gmail.com", folders=("INBOX", "[Gmail]/Todos"), oauth="google"
+        ),
+        Provider(
+            "outlook",
+            "Outlook, Hotmail o Microsoft 365",
+            "outlook.office365.com",
+            oauth="microsoft",
+            passwords=False,
+        ),
         Provider("yahoo", "Yahoo", "imap.mail.yahoo.com"),
         Provider("icloud", "iCloud", "imap.mail.me.com"),
     )

@@ -48,8 +48,12 @@ def start(provider: str):
             return form_page(form, None, 400)
         kept = {name: form[name].data for name in KEPT_FIELDS}
     url, state, verifier = authorization(found, _callback_url(provider))
-    session[PENDING] = kept | {"provider": provider, "state": state, "verifier": verifier,
-                               "account_id": account_id}
+    session[PENDING] = kept | {
+        "provider": provider,
+        "state": state,
+        "verifier": verifier,
+        "account_id": account_id,
+    }
     return redirect(url)
 
 
@@ -59,24 +63,28 @@ def callback(provider: str):
     found = client(provider) or abort(404)
     pending = session.pop(PENDING, None)
     if not pending or pending["provider"] != provider:
-        flash(f"La conexión con {found.name} no empezó aquí o ya se usó. Intente de nuevo.",
-              "error")
+        flash(
+            f"La conexión con {found.name} no empezó aquí o ya se usó. Intente de nuevo.", "error"
+        )
         return redirect(url_for("accounts.index"))
     if request.args.get("error"):
-        flash(f"{found.name} no dio permiso para leer su correo: la cuenta no se conectó.",
-              "error")
+        flash(f"{found.name} no dio permiso para leer su correo: la cuenta no se conectó.", "error")
         return redirect(url_for("accounts.index"))
     try:
-        token = exchange(found, _callback_url(provider), request.url, pending["state"],
-                         pending["verifier"])
+        token = exchange(
+            found, _callback_url(provider), request.url, pending["state"], pending["verifier"]
+        )
     # AuthlibBaseError covers the provider's errors and a state that does not match.
     except (AuthlibBaseError, requests.RequestException, ValueError) as exc:
         log.warning("%s token exchange failed: %s", provider, type(exc).__name__)
         flash(f"No se pudo completar la conexión con {found.name}. Intente de nuevo.", "error")
         return redirect(url_for("accounts.index"))
     if not token.get("refresh_token"):
-        flash(f"{found.name} no dio un permiso duradero; quite el acceso de expense_sync en su "
-              "cuenta y vuelva a conectarla.", "error")
+        flash(
+            f"{found.name} no dio un permiso duradero; quite el acceso de expense_sync en su "
+            "cuenta y vuelva a conectarla.",
+            "error",
+        )
         return redirect(url_for("accounts.index"))
     account = _connected(found, pending, token)
     flash(f"Cuenta {account.address} conectada con {found.name}.", "success")
@@ -94,13 +102,30 @@ def _connected(found: Client, pending: dict, token: dict) -> EmailAccount:
         account = EmailAccount(user_id=current_user.id)
         db.session.add(account)
         preset = for_oauth(found.provider)
-        server = ({"imap_host": pending["imap_host"].strip(), "imap_port": pending["imap_port"],
-                   "imap_security": pending["imap_security"]} if pending["imap_host"] else
-                  {"imap_host": preset.host, "imap_port": preset.port,
-                   "imap_security": preset.security})
-        apply_settings(account, server | {
-            "bank": pending["bank"], "address": pending["address"], "source_kind": "imap",
-            "imap_user": pending["address"], "folder": pending["folder"] or "INBOX"})
+        server = (
+            {
+                "imap_host": pending["imap_host"].strip(),
+                "imap_port": pending["imap_port"],
+                "imap_security": pending["imap_security"],
+            }
+            if pending["imap_host"]
+            else {
+                "imap_host": preset.host,
+                "imap_port": preset.port,
+                "imap_security": preset.security,
+            }
+        )
+        apply_settings(
+            account,
+            server
+            | {
+                "bank": pending["bank"],
+                "address": pending["address"],
+                "source_kind": "imap",
+                "imap_user": pending["address"],
+                "folder": pending["folder"] or "INBOX",
+            },
+        )
     account.oauth_provider = found.provider
     account.imap_password_encrypted = None
     store(account, token)

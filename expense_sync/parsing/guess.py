@@ -27,8 +27,14 @@ _MERCHANT = re.compile(
 _KINDS = (
     ("withdrawal", re.compile(r"\bretiro", re.I)),
     ("refund", re.compile(r"\b(?:devolucion|reembolso|reversion)", re.I)),
-    ("transfer_in", re.compile(r"\b(?:recibi(?:d[oa]|o)\b|acreditad[oa]|a su favor|le (?:han )?"
-                               r"(?:enviado|transferido))", re.I)),
+    (
+        "transfer_in",
+        re.compile(
+            r"\b(?:recibi(?:d[oa]|o)\b|acreditad[oa]|a su favor|le (?:han )?"
+            r"(?:enviado|transferido))",
+            re.I,
+        ),
+    ),
     ("transfer_out", re.compile(r"\b(?:transferencia|sinpe)", re.I)),
 )
 
@@ -46,7 +52,8 @@ def guess(subject: str | None, text: str | None, sent_at: datetime | None) -> Gu
     """A first reading of a notice, every part of it possibly wrong: the user confirms it."""
     subject, text = subject or "", text or ""
     money = find_money(subject) or next(
-        (found for line in text.splitlines() if (found := find_money(line))), None)
+        (found for line in text.splitlines() if (found := find_money(line))), None
+    )
     folded = fold(f"{subject}\n{text}")
     kind = next((kind for kind, words in _KINDS if words.search(folded)), "purchase")
     return Guess(
@@ -65,7 +72,7 @@ def _merchant(lines: list[str]) -> str | None:
         if match is None:
             continue
         # fold() keeps positions (one character for one): slice the original, accents kept.
-        value = line[match.start("value"):].strip()
+        value = line[match.start("value") :].strip()
         if not value and number + 1 < len(lines):
             value = lines[number + 1].strip()
         if value:

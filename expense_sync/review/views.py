@@ -42,21 +42,37 @@ def index():
     shown = request.args.get("show", "pending")
     if shown not in queries.LISTS:
         shown = "pending"
-    page = db.paginate(queries.mail_select(current_user.id, shown), per_page=PER_PAGE,
-                       error_out=False)
-    return render_template("review/index.html", page=page, shown=shown, lists=queries.LISTS,
-                           counts=queries.counts(current_user.id))
+    page = db.paginate(
+        queries.mail_select(current_user.id, shown), per_page=PER_PAGE, error_out=False
+    )
+    return render_template(
+        "review/index.html",
+        page=page,
+        shown=shown,
+        lists=queries.LISTS,
+        counts=queries.counts(current_user.id),
+    )
 
 
 @bp.get("/<int:mail_id>")
 def detail(mail_id: int):
     """One mail, its text shown safely, with a form pre-filled by a generic reading."""
     mail = own_mail(mail_id)
-    expense = db.session.scalar(db.select(Expense).filter_by(
-        user_id=current_user.id, email_account_id=mail.email_account_id,
-        message_key=mail.message_key, deleted_at=None))
-    return render_template("review/detail.html", mail=mail, form=_register_form(mail),
-                           categories=CATEGORIES, expense=expense)
+    expense = db.session.scalar(
+        db.select(Expense).filter_by(
+            user_id=current_user.id,
+            email_account_id=mail.email_account_id,
+            message_key=mail.message_key,
+            deleted_at=None,
+        )
+    )
+    return render_template(
+        "review/detail.html",
+        mail=mail,
+        form=_register_form(mail),
+        categories=CATEGORIES,
+        expense=expense,
+    )
 
 
 @bp.post("/<int:mail_id>/register")
@@ -67,8 +83,9 @@ def register(mail_id: int):
         return _decided_already(mail)
     form = ExpenseForm()
     if not form.validate():
-        return render_template("review/detail.html", mail=mail, form=form,
-                               categories=CATEGORIES, expense=None), 422
+        return render_template(
+            "review/detail.html", mail=mail, form=form, categories=CATEGORIES, expense=None
+        ), 422
     expense = records.from_form(form, current_user.id, mail)
     db.session.add(expense)
     _decide(mail, "registered")
@@ -113,15 +130,19 @@ def reread(mail_id: int):
     outcome = ingest.reread(mail)
     db.session.commit()
     if outcome is None:
-        flash("Este correo no se guardó completo; se volverá a leer en la próxima "
-              "sincronización completa.", "info")
+        flash(
+            "Este correo no se guardó completo; se volverá a leer en la próxima "
+            "sincronización completa.",
+            "info",
+        )
     elif outcome.status == "transaction":
         flash("El correo ya se puede leer: su gasto se agregó a la lista.", "success")
         return redirect(url_for("review.index"))
     else:
         flash(f"El correo sigue sin poder leerse: {reason_label(outcome.reason)}.", "info")
-    return redirect(url_for("review.detail", mail_id=mail.id)
-                    if mail in db.session else url_for("review.index"))
+    return redirect(
+        url_for("review.detail", mail_id=mail.id) if mail in db.session else url_for("review.index")
+    )
 
 
 @bp.post("/reread")
@@ -152,9 +173,14 @@ def _register_form(mail: UnreadableEmail) -> ExpenseForm:
     """The register form filled with what a generic reader finds in the mail."""
     found = guess(mail.subject, mail.text, mail.sent_at)
     when = found.occurred_at or mail.sent_at or now_utc()
-    return ExpenseForm(formdata=None, data={
-        "occurred_at": when.astimezone(TIMEZONE).replace(tzinfo=None, second=0, microsecond=0),
-        "amount": f"{found.amount:.2f}" if found.amount is not None else "",
-        "currency": found.currency or "CRC", "kind": found.kind,
-        "bank": mail.bank or mail.email_account.bank, "merchant": found.merchant,
-    })
+    return ExpenseForm(
+        formdata=None,
+        data={
+            "occurred_at": when.astimezone(TIMEZONE).replace(tzinfo=None, second=0, microsecond=0),
+            "amount": f"{found.amount:.2f}" if found.amount is not None else "",
+            "currency": found.currency or "CRC",
+            "kind": found.kind,
+            "bank": mail.bank or mail.email_account.bank,
+            "merchant": found.merchant,
+        },
+    )

@@ -20,23 +20,27 @@ class QueueUnavailable(Exception):
 
 def active_session(user_id: int) -> SyncSession | None:
     return db.session.execute(
-        db.select(SyncSession).where(SyncSession.user_id == user_id,
-                                     SyncSession.status.in_(ACTIVE_SYNC_STATES))
+        db.select(SyncSession).where(
+            SyncSession.user_id == user_id, SyncSession.status.in_(ACTIVE_SYNC_STATES)
+        )
     ).scalar_one_or_none()
 
 
 def latest_session(user_id: int) -> SyncSession | None:
     return db.session.execute(
-        db.select(SyncSession).where(SyncSession.user_id == user_id)
-        .order_by(SyncSession.created_at.desc(), SyncSession.id.desc()).limit(1)
+        db.select(SyncSession)
+        .where(SyncSession.user_id == user_id)
+        .order_by(SyncSession.created_at.desc(), SyncSession.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
 
 
 def last_completed(user_id: int) -> SyncSession | None:
     return db.session.execute(
-        db.select(SyncSession).where(SyncSession.user_id == user_id,
-                                     SyncSession.status == "completed")
-        .order_by(SyncSession.finished_at.desc()).limit(1)
+        db.select(SyncSession)
+        .where(SyncSession.user_id == user_id, SyncSession.status == "completed")
+        .order_by(SyncSession.finished_at.desc())
+        .limit(1)
     ).scalar_one_or_none()
 
 
@@ -114,12 +118,16 @@ def state(session: SyncSession) -> dict:
 
 def database_state(session: SyncSession) -> dict:
     """Build the state from the durable rows (after a Redis restart or once finished)."""
-    accounts = [account_state(row.email_account_id, account_fields(row))
-                for row in session.accounts]
+    accounts = [
+        account_state(row.email_account_id, account_fields(row)) for row in session.accounts
+    ]
     started = session.started_at or session.created_at
     finished = session.finished_at
-    state = build_state(session.status, accounts,
-                        started_at_ms=int(started.timestamp() * 1000),
-                        finished_at_ms=int(finished.timestamp() * 1000) if finished else None)
+    state = build_state(
+        session.status,
+        accounts,
+        started_at_ms=int(started.timestamp() * 1000),
+        finished_at_ms=int(finished.timestamp() * 1000) if finished else None,
+    )
     state["trigger"] = session.trigger
     return state

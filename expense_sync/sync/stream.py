@@ -49,8 +49,9 @@ def _same_origin() -> bool:
 def stream(token: str):
     """Stream the widget: the current state first, then every update, until the end."""
     if not _same_origin():
-        log.info("stream refused: foreign origin user=%s ip=%s", current_user.id,
-                 request.remote_addr)
+        log.info(
+            "stream refused: foreign origin user=%s ip=%s", current_user.id, request.remote_addr
+        )
         metrics.stream_refused("foreign_origin")
         abort(403)
     session = own_session(token)
@@ -61,8 +62,9 @@ def stream(token: str):
     feed = WidgetFeed(app, session, app.create_url_adapter(request), current_user.id)
     # A stream lives for minutes: give its database connection back to the pool now.
     db.session.close()
-    last_event_id = position_in(token, request.headers.get("Last-Event-ID")
-                                or request.args.get("last_event_id"))
+    last_event_id = position_in(
+        token, request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    )
     hub = get_hub(app)
     topic = hub.subscribe(token, feed)  # before catching up, so nothing falls between
     try:
@@ -75,14 +77,18 @@ def stream(token: str):
     sent, payload = opening[-1][:2]
     topic.seen(sent)
     slot = _slots.claim(current_user.id, current_app.config["MAX_STREAMS_PER_USER"])
-    body = _follow(hub, topic, cursor, sent, frames,
-                   payload["state"]["status"] in TERMINAL_STATES, slot)
+    body = _follow(
+        hub, topic, cursor, sent, frames, payload["state"]["status"] in TERMINAL_STATES, slot
+    )
     next(body)  # into its try block: from now on closing or dropping it unsubscribes
     # The generator itself is the WSGI body (direct_passthrough): no wrapper generators
     # around it, so every waiting stream's greenlet saves fewer C stack frames.
-    return Response(body, mimetype="text/event-stream", direct_passthrough=True,
-                    headers={"Cache-Control": "no-cache, no-transform",
-                             "X-Accel-Buffering": "no"})
+    return Response(
+        body,
+        mimetype="text/event-stream",
+        direct_passthrough=True,
+        headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
+    )
 
 
 def _follow(hub, topic, cursor: int, sent: str, frames: list[bytes], done: bool, slot):
@@ -198,8 +204,7 @@ class WidgetFeed:
         # Topics render from the event reader, outside any request: URLs are built as the
         # opening request would build them (its application root), with no context to push.
         self.context = {
-            "sync_session": SimpleNamespace(token=session.token,
-                                            finished_at=session.finished_at),
+            "sync_session": SimpleNamespace(token=session.token, finished_at=session.finished_at),
             "labels": account_labels(session),
             "last_completed": SimpleNamespace(finished_at=last.finished_at) if last else None,
             "url_for": lambda endpoint, **values: urls.build(endpoint, values),
@@ -213,8 +218,10 @@ class WidgetFeed:
         context = self.context
         if state.get("finished_at"):  # ended after this stream opened: "Terminó hace…"
             finished = datetime.fromtimestamp(state["finished_at"] / 1000, UTC)
-            context = {**context, "sync_session": SimpleNamespace(token=self.token,
-                                                                  finished_at=finished)}
+            context = {
+                **context,
+                "sync_session": SimpleNamespace(token=self.token, finished_at=finished),
+            }
         html = self.template.render(state=state, **context)
         # Indentation is a third of the fragment and means nothing to the browser: every
         # update goes to every open tab, so it is left out (the line breaks stay).
@@ -279,7 +286,11 @@ def _log_refusal(response):
     """Log and count the subscriptions refused before the stream view could open one."""
     reason = REFUSED.get(response.status_code) if request.endpoint == "sync.stream" else None
     if reason:
-        log.info("stream refused: %s user=%s ip=%s", reason.replace("_", " "),
-                 getattr(current_user, "id", None), request.remote_addr)
+        log.info(
+            "stream refused: %s user=%s ip=%s",
+            reason.replace("_", " "),
+            getattr(current_user, "id", None),
+            request.remote_addr,
+        )
         metrics.stream_refused(reason)
     return response

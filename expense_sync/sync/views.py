@@ -22,8 +22,7 @@ def _require_login():
 
 def own_session(token: str) -> SyncSession:
     """The current user's session by token; 404 for anyone else's or an unknown token."""
-    session = db.session.execute(
-        db.select(SyncSession).filter_by(token=token)).scalar_one_or_none()
+    session = db.session.execute(db.select(SyncSession).filter_by(token=token)).scalar_one_or_none()
     if session is None or session.user_id != current_user.id:
         abort(404)
     return session
@@ -52,8 +51,9 @@ def render_widget(session: SyncSession | None):
 def index():
     """The dashboard with the sync widget."""
     session = control.active_session(current_user.id) or control.latest_session(current_user.id)
-    return render_template("sync/index.html", has_accounts=bool(current_user.accounts),
-                           **widget_context(session))
+    return render_template(
+        "sync/index.html", has_accounts=bool(current_user.accounts), **widget_context(session)
+    )
 
 
 @bp.post("/sync_sessions")
@@ -65,8 +65,11 @@ def start():
         flash("Agregue una cuenta de correo antes de sincronizar.", "error")
         return _redirect_or_hx(url_for("accounts.new"))
     except control.QueueUnavailable:
-        flash("No se pudo iniciar la sincronización: el servicio de tareas no responde. "
-              "Intente de nuevo en un momento.", "error")
+        flash(
+            "No se pudo iniciar la sincronización: el servicio de tareas no responde. "
+            "Intente de nuevo en un momento.",
+            "error",
+        )
         return _redirect_or_hx(url_for("sync.index"))
     if request.headers.get("HX-Request"):
         return render_widget(session)
@@ -112,9 +115,12 @@ def status_json(token: str):
 def history():
     """Past and current syncs, newest first."""
     page = db.paginate(
-        db.select(SyncSession).filter_by(user_id=current_user.id)
+        db.select(SyncSession)
+        .filter_by(user_id=current_user.id)
         .order_by(SyncSession.created_at.desc(), SyncSession.id.desc()),
-        per_page=HISTORY_PAGE, error_out=False)
+        per_page=HISTORY_PAGE,
+        error_out=False,
+    )
     return render_template("sync/history.html", page=page)
 
 
@@ -123,14 +129,23 @@ def detail(token: str):
     """One sync: per-account results, errors, detected expenses and unreadable emails."""
     session = own_session(token)
     expenses = db.session.scalars(
-        db.select(Expense).filter_by(sync_session_id=session.id, deleted_at=None)
-        .order_by(Expense.occurred_at.desc()).limit(200)).all()
+        db.select(Expense)
+        .filter_by(sync_session_id=session.id, deleted_at=None)
+        .order_by(Expense.occurred_at.desc())
+        .limit(200)
+    ).all()
     unreadable = db.session.scalars(
-        db.select(UnreadableEmail).filter_by(sync_session_id=session.id, status="unparsed")
-        .order_by(UnreadableEmail.id)).all()
-    return render_template("sync/detail.html", sync_session=session,
-                           state=control.state(session), expenses=expenses,
-                           unreadable=unreadable)
+        db.select(UnreadableEmail)
+        .filter_by(sync_session_id=session.id, status="unparsed")
+        .order_by(UnreadableEmail.id)
+    ).all()
+    return render_template(
+        "sync/detail.html",
+        sync_session=session,
+        state=control.state(session),
+        expenses=expenses,
+        unreadable=unreadable,
+    )
 
 
 def _redirect_or_hx(location: str):
