@@ -4,7 +4,6 @@ import logging
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     redirect,
@@ -15,7 +14,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from . import crypto, oauth
-from .extensions import db
+from .extensions import db, own_or_404
 from .forms import AccountForm, shown_path
 from .mailboxes import MailboxError, providers
 from .mailboxes.imap_certs import shown as shown_fingerprint
@@ -58,10 +57,7 @@ def _allow_consent_pages(response):
 
 def get_own_account(account_id: int) -> EmailAccount:
     """Return the current user's account, or 404 (also for another user's id)."""
-    account = db.get_or_404(EmailAccount, account_id)
-    if account.user_id != current_user.id:
-        abort(404)
-    return account
+    return own_or_404(EmailAccount, id=account_id)
 
 
 def same_server(account: EmailAccount, data) -> bool:

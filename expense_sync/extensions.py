@@ -4,7 +4,7 @@ import redis
 from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -19,6 +19,14 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def own_or_404(model, **columns):
+    """The current user's row of `model` with these column values, else 404: another
+    user's row is as unknown as a missing one."""
+    return db.one_or_404(db.select(model).filter_by(user_id=current_user.id, **columns))
+
+
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -7,10 +7,11 @@ import pytest
 from helpers import csrf_token
 from helpers import sse_events as events
 
+from expense_sync import gevent_support
 from expense_sync.extensions import db, get_redis
 from expense_sync.models import EmailAccount, SyncSession, User
 from expense_sync.progress import Progress
-from expense_sync.sync import control, stream
+from expense_sync.sync import control, feed, stream
 
 
 @pytest.fixture
@@ -105,9 +106,9 @@ def test_last_event_id_of_the_session_or_of_another_one(app, client, running):
     assert data_attr(next(own)[2], "processed") == "2"
     other = events(open_stream(client, running, **{"Last-Event-ID": f"someone-else:{first}"}))
     assert data_attr(next(other)[2], "status") == "running"  # a snapshot, not a replay
-    assert stream.position_in(running, f"{running}:{first}") == first
-    assert stream.position_in(running, first) == first
-    assert stream.position_in(running, f"x:{first}") is None
+    assert feed.position_in(running, f"{running}:{first}") == first
+    assert feed.position_in(running, first) == first
+    assert feed.position_in(running, f"x:{first}") is None
 
 
 def test_unknown_or_expired_last_event_id_gets_a_snapshot(app, client, running):
@@ -270,13 +271,13 @@ def test_redis_restart_mid_stream_converges(app, running):
 def test_streams_of_one_session_share_each_rendered_event(app, client, running, monkeypatch):
     """One render per event per process, whatever the number of tabs watching."""
     rendered = []
-    frame = stream.WidgetFeed.frame
+    frame = feed.WidgetFeed.frame
 
     def counting(self, event_id, payload):
         rendered.append(event_id)
         return frame(self, event_id, payload)
 
-    monkeypatch.setattr(stream.WidgetFeed, "frame", counting)
+    monkeypatch.setattr(feed.WidgetFeed, "frame", counting)
     responses = [open_stream(client, running) for _ in range(3)]
     readers = [events(response) for response in responses]
     for reader in readers:
@@ -329,7 +330,7 @@ APART = """
 from gevent import monkey
 monkey.patch_all()
 import gevent
-from expense_sync.sync.stream import streams_apart
+from expense_sync.gevent_support import streams_apart
 seen = {}
 def app(environ, start_response):
     seen[environ["PATH_INFO"]] = gevent.getcurrent()
@@ -354,7 +355,7 @@ def test_under_gevent_a_stream_request_runs_in_a_greenlet_of_its_own():
     def app(environ, start_response):
         return []
 
-    assert stream.streams_apart(app) is app  # this process is not patched: nothing to do
+    assert gevent_support.streams_apart(app) is app  # this process is not patched: nothing to do
 
 
 def test_after_a_reconnect_one_failing_session_does_not_hold_up_the_others(redis_url):
@@ -433,7 +434,7 @@ def test_a_line_break_in_any_value_cannot_add_an_event(app, client, running):
 
 
 def test_sse_data_lines_for_every_kind_of_break():
-    assert stream.sse_data("a\rb\r\nc\nd") == "data: a\ndata: b\ndata: c\ndata: d\n"
+    assert feed.sse_data("a\rb\r\nc\nd") == "data: a\ndata: b\ndata: c\ndata: d\n"
 
 
 def test_past_the_cap_the_oldest_stream_is_told_to_poll_and_ends(app, client, running):

@@ -6,7 +6,7 @@ from flask import Response, abort, redirect, render_template, request, stream_wi
 from flask_login import current_user, login_required
 
 from ..export import csv_chunks, xlsx_bytes
-from ..extensions import db
+from ..extensions import db, own_or_404
 from ..formatting import KINDS, TIMEZONE
 from ..models import ORIGINS, Expense, SyncSession, now_utc
 from . import bp, queries
@@ -24,10 +24,7 @@ def _require_login():
 
 def own_expense(expense_id: int) -> Expense:
     """The current user's expense, or 404 (also for another user's id)."""
-    expense = db.get_or_404(Expense, expense_id)
-    if expense.user_id != current_user.id or expense.deleted_at is not None:
-        abort(404)
-    return expense
+    return own_or_404(Expense, id=expense_id, deleted_at=None)
 
 
 def own_sync(token: str | None) -> SyncSession | None:

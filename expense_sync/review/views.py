@@ -1,13 +1,13 @@
 """The review queue's pages and actions; every query is scoped to the logged-in user."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from .. import ingest
 from ..expenses import records
 from ..expenses.forms import CATEGORIES, ExpenseForm
-from ..extensions import db
+from ..extensions import db, own_or_404
 from ..formatting import TIMEZONE, reason_label
 from ..models import Expense, UnreadableEmail, now_utc
 from ..parsing.guess import guess
@@ -30,10 +30,7 @@ def _pending_review():
 
 def own_mail(mail_id: int) -> UnreadableEmail:
     """The current user's kept mail, or 404 (also for another user's id)."""
-    mail = db.get_or_404(UnreadableEmail, mail_id)
-    if mail.user_id != current_user.id:
-        abort(404)
-    return mail
+    return own_or_404(UnreadableEmail, id=mail_id)
 
 
 @bp.get("")

@@ -8,7 +8,7 @@ live to its end, and the stream then waits for the next one. The per-session str
 
 import logging
 
-from flask import Response, abort, current_app, request
+from flask import Response, current_app, request
 from flask_login import current_user
 
 from .. import metrics
@@ -17,16 +17,8 @@ from ..extensions import db, limiter
 from ..models import SyncSession
 from ..progress import TERMINAL_STATES, newer
 from . import bp, control
-from .stream import (
-    CLOSED,
-    HEARTBEAT_SECONDS,
-    WidgetFeed,
-    _same_origin,
-    _slots,
-    position_in,
-    session_of,
-)
-from .stream import _stream_key as stream_key
+from .feed import CLOSED, WidgetFeed, position_in, session_of, slots
+from .stream import HEARTBEAT_SECONDS, event_stream, refuse_foreign_origin, stream_key
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +70,7 @@ def feed_of(app, urls, user_id: int, token: str | None) -> WidgetFeed | None:
 @limiter.limit("10 per minute", key_func=stream_key)
 def user_stream():
     """Stream the widget of whatever sync the user runs, and wait for the next one."""
-    if not _same_origin():
-        metrics.stream_refused("foreign_origin")
-        abort(403)
+    refuse_foreign_origin()
     if request.method == "HEAD":
         return Response(mimetype="text/event-stream")
     app, user_id = current_app._get_current_object(), current_user.id
@@ -110,15 +100,10 @@ def user_stream():
         hub.unwatch(watch)
         raise
     log.info("user stream opened user=%s ip=%s", user_id, request.remote_addr)
-    slot = _slots.claim(user_id, app.config["MAX_STREAMS_PER_USER"])
+    slot = slots.claim(user_id, app.config["MAX_STREAMS_PER_USER"])
     body = _follow(app, urls, hub, watch, seen, following, slot)
     next(body)  # into its try block: from now on closing or dropping it unsubscribes
-    return Response(
-        body,
-        mimetype="text/event-stream",
-        direct_passthrough=True,
-        headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(body)
 
 
 def _follow(app, urls, hub, watch, seen: int, following: Following | None, slot):
@@ -152,7 +137,7 @@ def _follow(app, urls, hub, watch, seen: int, following: Following | None, slot)
     finally:
         if following is not None:
             following.close()
-        _slots.release(slot)
+        slots.release(slot)
         hub.unwatch(watch)
         metrics.stream_closed()
 

@@ -3,7 +3,7 @@
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..extensions import db
+from ..extensions import db, own_or_404
 from ..models import Expense, SyncSession, UnreadableEmail
 from . import bp, control
 
@@ -22,10 +22,7 @@ def _require_login():
 
 def own_session(token: str) -> SyncSession:
     """The current user's session by token; 404 for anyone else's or an unknown token."""
-    session = db.session.execute(db.select(SyncSession).filter_by(token=token)).scalar_one_or_none()
-    if session is None or session.user_id != current_user.id:
-        abort(404)
-    return session
+    return own_or_404(SyncSession, token=token)
 
 
 def widget_context(session: SyncSession | None) -> dict:
