@@ -36,7 +36,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -48,9 +47,9 @@ from servers import DovecotServer, RedisServer, kill_tree  # noqa: E402
 
 from expense_sync import create_app  # noqa: E402
 from expense_sync.extensions import db  # noqa: E402
+from expense_sync.parsing.dates import COSTA_RICA as CR  # noqa: E402
 
 PASSWORD = "chaos-clave-1"
-CR = ZoneInfo("America/Costa_Rica")
 SCENARIOS = ("worker-kill", "redis-down", "imap-restart", "stuck")
 END_TIMEOUT = 180  # seconds; a run that has not ended by then counts as not completed
 

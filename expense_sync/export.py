@@ -14,8 +14,9 @@ from collections.abc import Iterable, Iterator
 
 from openpyxl import Workbook
 
-from .formatting import TIMEZONE, kind_label
+from .formatting import kind_label
 from .models import ORIGINS, Expense
+from .parsing.dates import COSTA_RICA
 
 COLUMNS = [
     "fecha",
@@ -64,7 +65,7 @@ def expense_record(expense: Expense) -> dict:
     """One expense as stored, for programs (amount as an exact decimal string)."""
     original = expense.original_values or {}
     return {
-        "fecha": expense.occurred_at.astimezone(TIMEZONE).isoformat(),
+        "fecha": expense.occurred_at.astimezone(COSTA_RICA).isoformat(),
         "banco": expense.bank,
         "cuenta": expense.email_account.address if expense.email_account else "",
         "tipo": expense.kind,
@@ -150,7 +151,9 @@ def xlsx_bytes(expenses: Iterable[Expense]) -> bytes:
     for expense in expenses:
         record = labelled_record(expense)
         row = [formula_safe(str(record[c])) or None for c in COLUMNS]
-        row[COLUMNS.index("fecha")] = expense.occurred_at.astimezone(TIMEZONE).replace(tzinfo=None)
+        row[COLUMNS.index("fecha")] = expense.occurred_at.astimezone(COSTA_RICA).replace(
+            tzinfo=None
+        )
         row[COLUMNS.index("monto")] = expense.amount
         sheet.append(row)
     buffer = io.BytesIO()

@@ -2,16 +2,15 @@
 
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from flask import Flask
 
 from .models import now_utc
+from .parsing.dates import COSTA_RICA
 
 LOCALE = "es_CR"
-TIMEZONE = ZoneInfo("America/Costa_Rica")
 SYMBOLS = {"CRC": "₡", "USD": "$"}
 
 
@@ -32,7 +31,7 @@ def local_datetime(value: datetime | None, fmt: str = "d MMM y, HH:mm") -> str:
     """Format a timezone-aware datetime in Costa Rica time."""
     if value is None:
         return ""
-    return format_datetime(value.astimezone(TIMEZONE), fmt, locale=LOCALE)
+    return format_datetime(value.astimezone(COSTA_RICA), fmt, locale=LOCALE)
 
 
 def time_ago(value: datetime | None) -> str:

@@ -7,8 +7,9 @@ from flask_login import current_user, login_required
 
 from .dispatch import set_interval
 from .extensions import db
-from .formatting import TIMEZONE, local_datetime
+from .formatting import local_datetime
 from .models import now_utc
+from .parsing.dates import COSTA_RICA
 
 bp = Blueprint("schedule", __name__, url_prefix="/accounts")
 
@@ -31,8 +32,8 @@ def next_sync(value: datetime | None) -> str:
     now = now_utc()
     if value <= now:
         return "en un momento"
-    day = value.astimezone(TIMEZONE).date()
-    today = now.astimezone(TIMEZONE).date()
+    day = value.astimezone(COSTA_RICA).date()
+    today = now.astimezone(COSTA_RICA).date()
     time = local_datetime(value, "HH:mm")
     if day == today:
         return f"hoy {time}"

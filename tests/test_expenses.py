@@ -6,7 +6,6 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,8 +14,8 @@ from expense_sync.expenses.filters import Filters, parse_filters
 from expense_sync.extensions import db
 from expense_sync.formatting import money
 from expense_sync.models import EmailAccount, Expense, SyncSession, UnreadableEmail
+from expense_sync.parsing.dates import COSTA_RICA as CR
 
-CR = ZoneInfo("America/Costa_Rica")
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 ESCAPED = {
     XSS[0]: "&lt;script&gt;alert(1)&lt;/script&gt;",

@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from expense_sync.parsing.dates import COSTA_RICA as CR
 from expense_sync.parsing.guess import guess
 
-CR = ZoneInfo("America/Costa_Rica")
 SENT = datetime(2026, 10, 11, 17, 11, tzinfo=ZoneInfo("UTC"))
 
 

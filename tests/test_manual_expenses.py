@@ -7,7 +7,6 @@ import json
 import unicodedata
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import PURCHASE, csrf_token, raw, store, sync_row
@@ -16,8 +15,7 @@ from openpyxl import load_workbook
 from expense_sync.expenses.forms import read_amount
 from expense_sync.extensions import db
 from expense_sync.models import Expense, SyncSessionAccount
-
-CR = ZoneInfo("America/Costa_Rica")
+from expense_sync.parsing.dates import COSTA_RICA as CR
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import json
 import random
 import time
 import uuid
-from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -15,13 +14,13 @@ from expense_sync.auth import create_user
 from expense_sync.demo import generate_notifications
 from expense_sync.extensions import db
 from expense_sync.models import Expense, User
+from expense_sync.parsing.dates import COSTA_RICA as CR
 from expense_sync.progress import TERMINAL_STATES, Progress, events_key
 from expense_sync.sync import control
 
 # Real processes killed and restarted: minutes in all, so `make test-fast` leaves them out.
 pytestmark = pytest.mark.slow
 
-CR = ZoneInfo("America/Costa_Rica")
 MESSAGES = 1500
 WORKER_STARTUP = 10  # seconds for `python worker.py` to import the app, on a slow machine
 

@@ -8,8 +8,8 @@ from helpers import csrf_token
 
 from expense_sync.auth import find_user
 from expense_sync.extensions import db
-from expense_sync.formatting import TIMEZONE
 from expense_sync.models import SyncSession, now_utc
+from expense_sync.parsing.dates import COSTA_RICA
 from expense_sync.schedule import next_sync
 
 
@@ -86,8 +86,8 @@ def test_the_route_needs_a_login_and_a_csrf_token(app, client, auth):
 def test_next_sync_says_today_or_tomorrow_in_costa_rica_time(app):
     now = now_utc()
     soon = now + timedelta(minutes=10)
-    local = soon.astimezone(TIMEZONE)
-    day = "hoy" if local.date() == now.astimezone(TIMEZONE).date() else "mañana"
+    local = soon.astimezone(COSTA_RICA)
+    day = "hoy" if local.date() == now.astimezone(COSTA_RICA).date() else "mañana"
     assert next_sync(soon) == f"{day} {local:%H:%M}"
     assert next_sync(now - timedelta(seconds=5)) == "en un momento"
     later = now + timedelta(days=3)

@@ -4,10 +4,11 @@ import random
 from bisect import bisect
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from itertools import accumulate
 from typing import Generic, TypeVar
 
+from ..parsing.dates import COSTA_RICA
 from ..parsing.model import (
     CARD_SETTINGS,
     DECLINED,
@@ -24,9 +25,7 @@ from ..parsing.model import (
 from .catalog import Merchant
 from .mime import Part
 
-# Costa Rica has kept UTC-6 without daylight saving since 1992, so a fixed offset is exact
-# and much cheaper than zoneinfo in a loop.
-CR_TZ = timezone(timedelta(hours=-6))
+CR_TZ = COSTA_RICA
 SPANISH_MONTHS = (
     "ene",
     "feb",

@@ -8,7 +8,8 @@ from decimal import Decimal
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from ..formatting import LOCALE, SYMBOLS, TIMEZONE, money
+from ..formatting import LOCALE, SYMBOLS, money
+from ..parsing.dates import COSTA_RICA
 
 MONTHS = 12
 # viewBox units; the SVG scales to the card's width.
@@ -75,7 +76,7 @@ class Chart:
 
 def last_months(now: datetime, count: int = MONTHS) -> list[date]:
     """The first day of each of the last `count` Costa Rica months, oldest first."""
-    local = now.astimezone(TIMEZONE)
+    local = now.astimezone(COSTA_RICA)
     index = local.year * 12 + local.month - 1
     return [date(i // 12, i % 12 + 1, 1) for i in range(index - count + 1, index + 1)]
 
@@ -90,8 +91,8 @@ def window(months: list[date]) -> tuple[datetime, datetime]:
     last = months[-1]
     end = date(last.year + last.month // 12, last.month % 12 + 1, 1)
     return (
-        datetime(months[0].year, months[0].month, 1, tzinfo=TIMEZONE),
-        datetime(end.year, end.month, 1, tzinfo=TIMEZONE),
+        datetime(months[0].year, months[0].month, 1, tzinfo=COSTA_RICA),
+        datetime(end.year, end.month, 1, tzinfo=COSTA_RICA),
     )
 
 

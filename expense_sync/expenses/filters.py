@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from ..extensions import db
-from ..formatting import KINDS, TIMEZONE
+from ..formatting import KINDS
 from ..models import CASH, CASH_NAME, Expense, SyncSession, bank_names
+from ..parsing.dates import COSTA_RICA
 
 CURRENCIES = {"CRC": "Colones (₡)", "USD": "Dólares ($)"}
 DIRECTIONS = {"out": "Salidas", "in": "Entradas"}
@@ -61,8 +62,8 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """The first instant of a Costa Rica month and of the next one."""
     year, number = (int(part) for part in month.split("-"))
-    start = datetime(year, number, 1, tzinfo=TIMEZONE)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=TIMEZONE)
+    start = datetime(year, number, 1, tzinfo=COSTA_RICA)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=COSTA_RICA)
     return start, end
 
 

@@ -8,10 +8,11 @@ from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from ..formatting import KINDS, TIMEZONE
+from ..formatting import KINDS
 from ..forms import Form
 from ..models import CASH, CASH_NAME, bank_names
 from ..parsing.amounts import parse_amount
+from ..parsing.dates import COSTA_RICA
 from .filters import CURRENCIES
 
 REQUIRED = "Este campo es obligatorio."
@@ -93,4 +94,4 @@ class ExpenseForm(NoteForm):
     @property
     def local_occurred_at(self) -> datetime:
         """The date and time typed, read as Costa Rica time."""
-        return self.occurred_at.data.replace(tzinfo=TIMEZONE)
+        return self.occurred_at.data.replace(tzinfo=COSTA_RICA)

@@ -4,8 +4,8 @@ from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..extensions import db
-from ..formatting import TIMEZONE
 from ..models import CASH, now_utc
+from ..parsing.dates import COSTA_RICA
 from . import bp, records
 from .forms import CATEGORIES, ExpenseForm, NoteForm
 from .views import own_expense
@@ -17,7 +17,7 @@ def new():
     form = ExpenseForm(
         data={
             "occurred_at": now_utc()
-            .astimezone(TIMEZONE)
+            .astimezone(COSTA_RICA)
             .replace(tzinfo=None, second=0, microsecond=0),
             "currency": "CRC",
             "bank": CASH,

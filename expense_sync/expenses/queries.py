@@ -8,8 +8,8 @@ from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..formatting import TIMEZONE
 from ..models import Expense
+from ..parsing.dates import COSTA_RICA
 from . import chart
 from .filters import CURRENCIES, Filters, conditions
 
@@ -94,9 +94,9 @@ def _month_bucket(now: datetime):
     is exact because the country has kept UTC-6 without daylight saving time since 1992.
     """
     if db.session.get_bind().dialect.name == "postgresql":
-        local = func.timezone(TIMEZONE.key, Expense.occurred_at)
+        local = func.timezone(COSTA_RICA.tzname(None), Expense.occurred_at)
         return func.to_char(local, "YYYY-MM")
-    minutes = int(now.astimezone(TIMEZONE).utcoffset().total_seconds() // 60)
+    minutes = int(now.astimezone(COSTA_RICA).utcoffset().total_seconds() // 60)
     return func.strftime("%Y-%m", Expense.occurred_at, f"{minutes:+d} minutes")
 
 
@@ -114,5 +114,5 @@ def month_options(user_id: int, limit: int = 120) -> list[tuple[str, str]]:
 
 
 def _month_index(value: datetime) -> int:
-    local = value.astimezone(TIMEZONE)
+    local = value.astimezone(COSTA_RICA)
     return local.year * 12 + local.month

@@ -1,8 +1,8 @@
 """Expenses the user states or corrects: typed by hand, registered from a mail, edited, deleted."""
 
 from ..extensions import db
-from ..formatting import TIMEZONE
 from ..models import CASH, Expense, UnreadableEmail, now_utc
+from ..parsing.dates import COSTA_RICA
 from ..parsing.model import KINDS as DIRECTIONS
 from .forms import ExpenseForm, NoteForm, read_amount
 
@@ -71,7 +71,7 @@ def delete(expense: Expense) -> None:
 def form_defaults(expense: Expense) -> dict:
     """The form's values for an existing expense, in Costa Rica time."""
     return {
-        "occurred_at": expense.occurred_at.astimezone(TIMEZONE).replace(tzinfo=None),
+        "occurred_at": expense.occurred_at.astimezone(COSTA_RICA).replace(tzinfo=None),
         "amount": f"{expense.amount:.2f}",
         "currency": expense.currency,
         "kind": expense.kind,

@@ -7,8 +7,9 @@ from flask_login import current_user, login_required
 
 from ..export import csv_chunks, xlsx_bytes
 from ..extensions import db, own_or_404
-from ..formatting import KINDS, TIMEZONE
+from ..formatting import KINDS
 from ..models import ORIGINS, Expense, SyncSession, now_utc
+from ..parsing.dates import COSTA_RICA
 from . import bp, queries
 from .filters import CURRENCIES, DIRECTIONS, parse_filters, payment_means
 
@@ -69,7 +70,7 @@ def export_csv():
     filters = parse_filters(request.args)
     own_sync(filters.sync)
     expenses = _streamed(queries.expense_select(filters, current_user.id))
-    today = now_utc().astimezone(TIMEZONE).date()
+    today = now_utc().astimezone(COSTA_RICA).date()
     return Response(
         stream_with_context(csv_chunks(expenses)),
         mimetype="text/csv",
@@ -85,7 +86,7 @@ def export_xlsx():
     expenses = db.session.scalars(
         queries.expense_select(filters, current_user.id).execution_options(yield_per=500)
     )
-    today = now_utc().astimezone(TIMEZONE).date()
+    today = now_utc().astimezone(COSTA_RICA).date()
     return Response(
         xlsx_bytes(expenses),
         mimetype=XLSX,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mailbox
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,26 +33,12 @@ def _is_mbox(path: Path) -> bool:
 
 
 def _mbox_messages(path: Path) -> Iterator[tuple[str, bytes]]:
-    # Read line by line so a multi-gigabyte export never sits in memory at once.
-    count = 0
-    lines: list[bytes] = []
-    previous_blank = True
-    with path.open("rb") as handle:
-        for line in handle:
-            if line.startswith(b"From ") and previous_blank:
-                if count:
-                    yield f"{path}#{count}", _message(lines)
-                count += 1
-                lines = []
-            else:
-                lines.append(line)
-            previous_blank = line in (b"\n", b"\r\n")
-    if count:
-        yield f"{path}#{count}", _message(lines)
-
-
-def _message(lines: list[bytes]) -> bytes:
-    # The blank line before the next "From " separator belongs to the mbox, not the message.
-    if lines and lines[-1] in (b"\n", b"\r\n"):
-        lines = lines[:-1]
-    return _ESCAPED_FROM.sub(rb"\1", b"".join(lines))
+    # The standard library's reader, as local mail sources use it (mailboxes/local.py): it
+    # indexes the file once and reads each message when asked, so a multi-gigabyte export
+    # never sits in memory at once. It leaves mboxrd's ">From " escapes as they are.
+    box = mailbox.mbox(path, create=False)
+    try:
+        for number, key in enumerate(box.iterkeys(), 1):
+            yield f"{path}#{number}", _ESCAPED_FROM.sub(rb"\1", box.get_bytes(key))
+    finally:
+        box.close()

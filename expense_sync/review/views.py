@@ -8,8 +8,9 @@ from .. import ingest
 from ..expenses import records
 from ..expenses.forms import CATEGORIES, ExpenseForm
 from ..extensions import db, own_or_404
-from ..formatting import TIMEZONE, reason_label
+from ..formatting import reason_label
 from ..models import Expense, UnreadableEmail, now_utc
+from ..parsing.dates import COSTA_RICA
 from ..parsing.guess import guess
 from . import bp, queries
 
@@ -173,7 +174,9 @@ def _register_form(mail: UnreadableEmail) -> ExpenseForm:
     return ExpenseForm(
         formdata=None,
         data={
-            "occurred_at": when.astimezone(TIMEZONE).replace(tzinfo=None, second=0, microsecond=0),
+            "occurred_at": when.astimezone(COSTA_RICA).replace(
+                tzinfo=None, second=0, microsecond=0
+            ),
             "amount": f"{found.amount:.2f}" if found.amount is not None else "",
             "currency": found.currency or "CRC",
             "kind": found.kind,
