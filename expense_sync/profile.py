@@ -10,8 +10,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import personal_data
 from .auth.forms import ChangePasswordForm, ConfirmPasswordForm
 from .extensions import db, get_redis
-from .formatting import TIMEZONE
 from .models import ACTIVE_SYNC_STATES, SyncSession, new_token, now_utc
+from .parsing.dates import COSTA_RICA
 from .progress import Progress, account_lock_key
 
 bp = Blueprint("profile", __name__, url_prefix="/me")
@@ -67,7 +67,7 @@ def download():
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in personal_data.files(current_user):
             archive.writestr(name, content)
-    today = now_utc().astimezone(TIMEZONE).date()
+    today = now_utc().astimezone(COSTA_RICA).date()
     return Response(
         buffer.getvalue(),
         mimetype="application/zip",
