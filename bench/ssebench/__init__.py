@@ -1,0 +1,1 @@
+"""bench/sse.py in parts: common (the stack), load, phases, report."""
