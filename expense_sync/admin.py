@@ -14,6 +14,7 @@ from flask_wtf.csrf import generate_csrf
 from . import metrics
 from .extensions import db, get_redis
 from .models import SyncSessionAccount
+from .states import AccountStatus
 from .web import CSP
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -151,7 +152,7 @@ def health_figures() -> dict:
         "failures": db.session.scalars(
             # Newest first by id: the primary key index serves it without a scan of all rows.
             db.select(SyncSessionAccount)
-            .filter_by(status="failed")
+            .filter_by(status=AccountStatus.FAILED)
             .order_by(SyncSessionAccount.id.desc())
             .limit(RECENT_FAILURES)
         ).all(),

@@ -15,6 +15,7 @@ from .extensions import db
 from .forms import user_folder
 from .mailboxes.providers import CUSTOM, PROVIDERS
 from .models import EmailAccount, bank_names
+from .states import SessionStatus
 
 
 class BankChoice(click.Choice):
@@ -262,7 +263,7 @@ def _start_sync(user, *, wait: bool, as_json: bool) -> None:
     state = _wait_for(session, show=wait and not as_json)
     if as_json:
         click.echo(json.dumps(state))
-    sys.exit(0 if state["status"] == "completed" else 1)
+    sys.exit(0 if state["status"] == SessionStatus.COMPLETED else 1)
 
 
 def _wait_for(session, *, show: bool) -> dict:

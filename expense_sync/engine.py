@@ -32,11 +32,18 @@ from . import metrics
 from .extensions import db, get_redis
 from .ingest import message_key, store_batch
 from .mailboxes import MailboxError, Scan
-from .models import EmailAccount, SyncSession, SyncSessionAccount, now_utc
+from .models import EmailAccount, SyncSession, SyncSessionAccount
 from .parsing import PARSER_VERSION, Outcome, bank_sender_domains, parse_message
 from .parsing.model import PARSER_ERROR, unparsed
-from .progress import TERMINAL_STATES, Progress, account_lock_key
+from .progress import Progress, account_lock_key
 from .sources import open_account
+from .states import (
+    AccountStatus,
+    SessionStatus,
+    complete_account,
+    pause_account,
+    start_account,
+)
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +177,8 @@ def finish_unchanged(row: SyncSessionAccount, scan: Scan) -> bool:
         or account.reread_until_uid
     ):
         return False
-    row.status = "completed"
-    row.started_at = row.finished_at = now_utc()
+    complete_account(row)
+    row.started_at = row.finished_at
     account.uidvalidity_changes = 0
     return True
 
@@ -208,7 +215,7 @@ class AccountSync:
         job = get_current_job()
         self.lock_token = (job.id if job else uuid.uuid4().hex).encode()
         # Whether the server answered this account before: a refusal then is a restart.
-        self.contacted = row.status in ("processing", "paused")
+        self.contacted = row.status in (AccountStatus.PROCESSING, AccountStatus.PAUSED)
 
     def _claim(self) -> bool:
         """Hold the account: the same RQ job run again after a kill takes its lock back."""
@@ -223,7 +230,7 @@ class AccountSync:
             return "busy"
         try:
             db.session.refresh(self.row)
-            if self.row.status in TERMINAL_STATES:  # done while this job waited for the lock
+            if self.row.status in AccountStatus.TERMINAL:  # done while this job waited for the lock
                 return "busy"
             for attempt in _retrying(self._announce_retry):
                 with attempt:
@@ -259,7 +266,7 @@ class AccountSync:
             for start in range(0, len(scan.uids), BATCH_SIZE):
                 chunk = scan.uids[start : start + BATCH_SIZE]
                 if self._paused():
-                    return "paused"
+                    return AccountStatus.PAUSED
                 items = [
                     (uid, message_key(outcome, raw), outcome)
                     for uid, raw in source.fetch(chunk, batch_size=BATCH_SIZE)
@@ -272,13 +279,12 @@ class AccountSync:
                     self.progress.record_sample, self.token, account.id, result.processed
                 )
                 self._report()
-        row.status = "completed"
+        complete_account(row)
         row.total_emails = row.processed_emails  # mail deleted since the scan is not owed
-        row.finished_at = now_utc()
         account.reread_until_uid = 0  # the whole folder was read, deleted mail or not
         db.session.commit()
         self._report("state")
-        return "completed"
+        return AccountStatus.COMPLETED
 
     def _scan(self, source) -> Scan:
         """What counting found, with any mail newer than it, if the checkpoint has not moved
@@ -317,8 +323,7 @@ class AccountSync:
             account.uidvalidity_changes = 0
         self._mark_reread(scan)
         account.uidvalidity = scan.uidvalidity
-        row.status = "processing"
-        row.started_at = row.started_at or now_utc()
+        start_account(row)
         row.total_emails = row.processed_emails + len(scan.uids)
         db.session.commit()
         self._report("state")
@@ -344,13 +349,13 @@ class AccountSync:
         )
 
     def _paused(self) -> bool:
-        if self._session_status() != "paused":
+        if self._session_status() != SessionStatus.PAUSED:
             return False
-        self.row.status = "paused"
+        pause_account(self.row)
         db.session.commit()
         self._report("state")
-        if self._session_status() == "running":  # resumed meanwhile: this job goes on
-            self.row.status = "processing"
+        if self._session_status() == SessionStatus.RUNNING:  # resumed meanwhile: this job goes on
+            start_account(self.row)
             db.session.commit()
             self._report("state")
             return False

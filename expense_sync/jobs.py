@@ -37,7 +37,8 @@ from .engine import (
 )
 from .extensions import db, get_queue, get_redis
 from .models import SyncSession, SyncSessionAccount, now_utc
-from .progress import TERMINAL_STATES, Progress, account_lock_key, now_ms
+from .progress import Progress, account_lock_key, now_ms
+from .states import AccountStatus, SessionStatus, fail_account, finish_session, start_session
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,22 @@ DATABASE_FAILED = (
 )
 
 
-def enqueue(func, session: SyncSession, *args) -> None:
+def queue_start_sync(session: SyncSession) -> None:
+    """Queue the job that counts a session's mail and then queues its accounts' jobs."""
+    _enqueue(start_sync, start_sync_failed, session)
+
+
+def queue_sync_account(session: SyncSession, row_id: int) -> None:
+    """Queue the job that syncs one account of a session."""
+    _enqueue(sync_account, sync_account_failed, session, row_id)
+
+
+def _enqueue(func, on_failure, session: SyncSession, *args) -> None:
     """Queue a job of a session; one whose worker or work-horse died runs again (RQ's Retry).
 
-    The job knows its session's token without the database, to say why it runs again
-    when the database is what failed.
+    Once RQ gives up on it, `on_failure`, its kind's own callback, fails what it owed. The
+    job knows its session's token without the database, to say why it runs again when the
+    database is what failed.
     """
     intervals = current_app.config["JOB_RETRY_INTERVALS"]
     get_queue().enqueue(
@@ -67,7 +79,7 @@ def enqueue(func, session: SyncSession, *args) -> None:
         retry=Retry(max=JOB_RETRIES, interval=intervals),
         job_timeout=JOB_TIMEOUT,
         failure_ttl=7 * 86400,
-        on_failure=Callback(job_failed),
+        on_failure=Callback(on_failure),
         meta={"token": session.token},
     )
 
@@ -97,23 +109,40 @@ def database_trouble(exc: BaseException | None) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
-def job_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
-    """Once RQ gives up on a job, its account (or session) fails with a clear reason."""
+def start_sync_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """Once RQ gives up on counting a session, its open accounts fail with a clear reason."""
     if job.retries_left:
         return  # RQ runs it again
-    message = DATABASE_FAILED if database_trouble(exc_value) else INTERNAL_ERROR
-    if job.func_name.endswith("sync_account"):
-        row = db.session.get(SyncSessionAccount, job.args[1])
-        if row is not None and row.status not in TERMINAL_STATES:
+    session = db.session.get(SyncSession, job.args[0])
+    if session is None:
+        return
+    message = failure_message(exc_value)
+    for row in session.accounts:
+        if row.status not in AccountStatus.TERMINAL:
             fail_row(row, "server", message)
-            finalize_if_done(row.sync_session)
-    elif job.func_name.endswith("start_sync"):
-        session = db.session.get(SyncSession, job.args[0])
-        if session is not None:
-            for row in session.accounts:
-                if row.status not in TERMINAL_STATES:
-                    fail_row(row, "server", message)
-            finalize_if_done(session)
+    finalize_if_done(session)
+
+
+def sync_account_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """Once RQ gives up on syncing an account, the account fails with a clear reason."""
+    if job.retries_left:
+        return  # RQ runs it again
+    row = db.session.get(SyncSessionAccount, job.args[1])
+    if row is not None and row.status not in AccountStatus.TERMINAL:
+        fail_row(row, "server", failure_message(exc_value))
+        finalize_if_done(row.sync_session)
+
+
+def job_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """The one callback jobs queued before each kind had its own still name: they may be in
+    Redis during a deploy. Remove once no queue can hold such a job (a release later)."""
+    kind = sync_account_failed if job.func_name.endswith("sync_account") else start_sync_failed
+    kind(job, connection, exc_type, exc_value, traceback)
+
+
+def failure_message(exc: BaseException | None) -> str:
+    """What the user reads of a job RQ gave up on (None: its work-horse was killed)."""
+    return DATABASE_FAILED if database_trouble(exc) else INTERNAL_ERROR
 
 
 def progress() -> Progress:
@@ -175,10 +204,8 @@ def start_sync(session_id: int) -> None:
     An account with no new mail is complete once counted (one login, no job).
     """
     session = db.session.get(SyncSession, session_id)
-    if session is None or session.status not in ("pending", "running"):
+    if session is None or not start_session(session):
         return  # paused or over; a retry after a kill while running counts again
-    session.status = "running"
-    session.started_at = now_utc()
     db.session.commit()
     # Each account's total goes out as soon as it is known: counting a large mailbox takes
     # seconds, and the widget says which accounts are counted meanwhile.
@@ -201,9 +228,9 @@ def start_sync(session_id: int) -> None:
         db.session.commit()
         announce(session, row, counting=True)
     announce(session, counting=False)
-    pending = [row for row in session.accounts if row.status == "pending"]
+    pending = [row for row in session.accounts if row.status == AccountStatus.PENDING]
     for row in pending:
-        enqueue(sync_account, session, row.id)
+        queue_sync_account(session, row.id)
     if not pending:
         finalize(session)
 
@@ -227,16 +254,16 @@ def keep_scan(session: SyncSession, account, scan) -> None:
 def sync_account(session_id: int, row_id: int) -> None:
     """Sync one account of a session: scan, fetch in batches, parse, store, report."""
     row = db.session.get(SyncSessionAccount, row_id)
-    if row is None or row.sync_session_id != session_id or row.status in TERMINAL_STATES:
+    if row is None or row.sync_session_id != session_id or row.status in AccountStatus.TERMINAL:
         return
     session = row.sync_session
-    if session.status != "running":
+    if session.status != SessionStatus.RUNNING:
         return
     try:
         outcome = AccountSync(row, progress()).run()
     except SyncFailure as failure:
         fail_row(row, failure.kind, failure.message)
-        outcome = "failed"
+        outcome = AccountStatus.FAILED
     except REDIS_DOWN:
         # Redis stayed away longer than the job waits: the account stays "processing" and
         # the watchdog queues it again once Redis is back. Nothing is lost or failed.
@@ -249,16 +276,13 @@ def sync_account(session_id: int, row_id: int) -> None:
         fail_row(row, "server", INTERNAL_ERROR)
         finalize_if_done(session)
         raise
-    if outcome in TERMINAL_STATES:
+    if outcome in AccountStatus.TERMINAL:
         finalize_if_done(session)
 
 
 def fail_row(row: SyncSessionAccount, kind: str, message: str) -> None:
     """Mark an account of a session failed with a message the user can act on."""
-    row.status = "failed"
-    row.error_kind = kind
-    row.error_message = message
-    row.finished_at = now_utc()
+    fail_account(row, kind, message)
     db.session.commit()
     metrics.record_account_failure(kind)
     announce(row.sync_session, row)
@@ -272,7 +296,7 @@ def finalize_if_done(session: SyncSession) -> None:
         .select_from(SyncSessionAccount)
         .where(
             SyncSessionAccount.sync_session_id == session.id,
-            SyncSessionAccount.status.not_in(TERMINAL_STATES),
+            SyncSessionAccount.status.not_in(AccountStatus.TERMINAL),
         )
     )
     if open_rows == 0:
@@ -281,31 +305,9 @@ def finalize_if_done(session: SyncSession) -> None:
 
 def finalize(session: SyncSession) -> None:
     """Record the final figures; only one caller wins the conditional update."""
-    rows = session.accounts
-    failed = [row for row in rows if row.status == "failed"]
-    status = "failed" if failed else "completed"
-    finished = now_utc()
-    won = db.session.execute(
-        db.update(SyncSession)
-        .where(SyncSession.id == session.id, SyncSession.status.in_(("running", "paused")))
-        .values(
-            status=status,
-            finished_at=finished,
-            total_emails=sum(r.total_emails for r in rows),
-            processed_emails=sum(r.processed_emails for r in rows),
-            detected_expenses=sum(r.detected_expenses for r in rows),
-            error_count=sum(r.error_count for r in rows),
-            error_message="\n".join(
-                f"{r.email_account.bank_name}: {r.error_message}" for r in failed
-            )
-            or None,
-        )
-    ).rowcount
-    for row in rows:
-        if row.status == "completed":
-            row.email_account.last_synced_at = finished
+    status = finish_session(session)
     db.session.commit()
-    if won:
+    if status is not None:
         metrics.record_sync(status)
         log.info("sync session %s %s", session.id, status)
         try:
@@ -330,8 +332,8 @@ def publish_end(session: SyncSession) -> bool:
 def resume_rows(session: SyncSession) -> None:
     """Queue again every account that a pause stopped or that never started."""
     for row in session.accounts:
-        if row.status in ("pending", "paused"):
-            enqueue(sync_account, session, row.id)
+        if row.status in (AccountStatus.PENDING, AccountStatus.PAUSED):
+            queue_sync_account(session, row.id)
 
 
 def held_work() -> set[tuple]:
@@ -359,25 +361,25 @@ def serve(session: SyncSession, held: set[tuple]) -> int:
     so it can never block its user's next sync.
     """
     redis = get_redis()
-    if session.status == "pending":
+    if session.status == SessionStatus.PENDING:
         if ("start_sync", session.id) in held or now_utc() - session.created_at < START_GRACE:
             return 0
-        enqueue(start_sync, session)
+        queue_start_sync(session)
         return 1
-    if all(row.status in TERMINAL_STATES for row in session.accounts):
+    if all(row.status in AccountStatus.TERMINAL for row in session.accounts):
         finalize(session)
         return 0
-    if session.status != "running" or ("start_sync", session.id) in held:
+    if session.status != SessionStatus.RUNNING or ("start_sync", session.id) in held:
         return 0  # paused (the user resumes it), or still counting: its jobs come next
     queued = 0
     for row in session.accounts:
-        if row.status in TERMINAL_STATES or ("sync_account", session.id, row.id) in held:
+        if row.status in AccountStatus.TERMINAL or ("sync_account", session.id, row.id) in held:
             continue
         if redis.exists(account_lock_key(row.id)):
             # A live job Redis forgot (restarted without persistence) still refreshes its
             # lock; a dead one's lock expires within 30 s and the next pass queues the row.
             continue
-        enqueue(sync_account, session, row.id)
+        queue_sync_account(session, row.id)
         queued += 1
     return queued
 
@@ -392,7 +394,7 @@ def reconcile() -> int:
     held = held_work()
     queued = 0
     active = db.session.scalars(
-        db.select(SyncSession).where(SyncSession.status.in_(("pending", "running", "paused")))
+        db.select(SyncSession).where(SyncSession.status.in_(SessionStatus.ACTIVE))
     ).all()
     for session in active:
         queued += serve(session, held)
@@ -406,7 +408,7 @@ def republish_ended() -> None:
     """Sessions that ended while Redis was away (or restarted): their end was never told."""
     ended = db.session.scalars(
         db.select(SyncSession).where(
-            SyncSession.status.in_(TERMINAL_STATES),
+            SyncSession.status.in_(SessionStatus.TERMINAL),
             SyncSession.finished_at >= now_utc() - RECENTLY_ENDED,
         )
     ).all()

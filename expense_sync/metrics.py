@@ -27,10 +27,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from rq import Queue, Worker
 
+from .states import SessionStatus
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ERROR_TYPES = ("network", "authentication", "server", "tls", "folder", "unreadable_email")
 REFUSAL_REASONS = ("rate_limited", "foreign_origin", "not_found", "not_logged_in")
-SYNC_OUTCOMES = ("completed", "failed")
+SYNC_OUTCOMES = (SessionStatus.COMPLETED, SessionStatus.FAILED)
 
 _work_horse_of: int | None = None
 
@@ -136,7 +138,7 @@ def record_eta_accuracy(
     outcome: str, midpoint: tuple[float, int] | None, now: float | None = None
 ) -> None:
     """Grade the estimate shown at half way (when, seconds) against when the sync ended."""
-    if outcome != "completed" or midpoint is None:
+    if outcome != SessionStatus.COMPLETED or midpoint is None:
         return  # a failed sync stops early: its end says nothing about the estimate
     made_at, estimate = midpoint
     actual = (time.time() if now is None else now) - made_at

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .extensions import Base, db
 from .parsing import PARSER_VERSION
 from .parsing.registry import bank_choices, load_banks
+from .states import AccountStatus, SessionStatus
 
 if TYPE_CHECKING:
     Model = Base  # to a type checker db.Model is the typed declarative base it extends
@@ -38,7 +39,6 @@ ORIGINS = {
     "manual": "Agregado a mano",
 }
 DECISIONS = ("registered", "dismissed")
-ACTIVE_SYNC_STATES = ("pending", "running", "paused")
 TRIGGERS = ("manual", "schedule", "cli")
 
 
@@ -164,7 +164,7 @@ class SyncSession(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[str] = mapped_column(String(12), default=SessionStatus.PENDING)
     # TRIGGERS: what started it (the button, the schedule, the command line).
     trigger: Mapped[str] = mapped_column(String(10), default="manual", server_default="manual")
     total_emails: Mapped[int] = mapped_column(Integer, default=0)
@@ -186,7 +186,8 @@ class SyncSession(Model):
 
     __table_args__ = (
         Index("ix_sync_session_user_created", "user_id", "created_at"),
-        # One sync at a time per user, enforced by the database itself.
+        # One sync at a time per user, enforced by the database itself. The condition spells
+        # out SessionStatus.ACTIVE: changing that set takes a migration of this index.
         Index(
             "uq_sync_session_one_active",
             "user_id",
@@ -205,7 +206,7 @@ class SyncSessionAccount(Model):
     email_account_id: Mapped[int] = mapped_column(
         ForeignKey("email_account.id", ondelete="CASCADE"), index=True
     )
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[str] = mapped_column(String(12), default=AccountStatus.PENDING)
     total_emails: Mapped[int] = mapped_column(Integer, default=0)
     processed_emails: Mapped[int] = mapped_column(Integer, default=0)
     detected_expenses: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,9 +10,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import personal_data
 from .auth.forms import ChangePasswordForm, ConfirmPasswordForm
 from .extensions import db, get_redis
-from .models import ACTIVE_SYNC_STATES, SyncSession, new_token, now_utc
+from .models import SyncSession, new_token, now_utc
 from .parsing.dates import COSTA_RICA
 from .progress import Progress, account_lock_key
+from .states import SessionStatus
 
 bp = Blueprint("profile", __name__, url_prefix="/me")
 
@@ -86,7 +87,7 @@ def delete():
         return _page(delete_form=form, status=422)
     if db.session.scalar(
         db.select(SyncSession.id).where(
-            SyncSession.user_id == current_user.id, SyncSession.status.in_(ACTIVE_SYNC_STATES)
+            SyncSession.user_id == current_user.id, SyncSession.status.in_(SessionStatus.ACTIVE)
         )
     ):
         flash(

@@ -15,10 +15,13 @@ from typing import cast
 import redis
 
 from . import metrics
+from .states import AccountStatus, SessionStatus
 
-SESSION_STATES = ("pending", "running", "paused", "completed", "failed")
-TERMINAL_STATES = ("completed", "failed")
-ACCOUNT_STATES = ("pending", "processing", "paused", "completed", "failed")
+# The status enum of the contract is states.py's; these names stay for the modules that
+# import them from here.
+SESSION_STATES = tuple(SessionStatus)
+TERMINAL_STATES = SessionStatus.TERMINAL
+ACCOUNT_STATES = tuple(AccountStatus)
 
 CHANNEL = "es:events"
 EVENTS_KEPT = 200  # events replayable through Last-Event-ID
@@ -229,7 +232,7 @@ class Progress:
     def _keep_halfway_estimate(self, token: str, state: dict) -> None:
         # The first time remaining shown past half way, graded when the sync ends (metrics).
         if (
-            state["status"] == "running"
+            state["status"] == SessionStatus.RUNNING
             and 50 <= state["progress_percentage"] < 100
             and state["time_remaining_seconds"]
         ):
@@ -269,7 +272,7 @@ class Progress:
             for account_id, row in zip(ids, rows, strict=True)
         ]
         state = build_state(
-            session.get("status", "pending"),
+            session.get("status", SessionStatus.PENDING),
             accounts,
             started_at_ms=int(session.get("started_at") or 0),
             samples=[s.decode() for s in samples],
@@ -308,7 +311,9 @@ def build_state(
     """
     processed = sum(a["processed_emails"] for a in accounts)
     total = sum(a["total_emails"] for a in accounts)
-    counted = sum(1 for a in accounts if a.get("counted") or a.get("status") != "pending")
+    counted = sum(
+        1 for a in accounts if a.get("counted") or a.get("status") != AccountStatus.PENDING
+    )
     return {
         "status": status,
         "progress_percentage": percentage(processed, total, status),
@@ -319,9 +324,9 @@ def build_state(
         "time_remaining_seconds": time_remaining(
             processed, total, started_at_ms / 1000 if started_at_ms else None, samples, now=now
         )
-        if status == "running"
+        if status == SessionStatus.RUNNING
         else None,
-        "failed_accounts": sum(1 for a in accounts if a.get("status") == "failed"),
+        "failed_accounts": sum(1 for a in accounts if a.get("status") == AccountStatus.FAILED),
         "counting": {"done": counted, "total": len(accounts)} if counting else None,
         "finished_at": finished_at_ms,
         "accounts": accounts,
@@ -331,7 +336,7 @@ def build_state(
 
 def percentage(processed: int, total: int, status: str) -> int:
     if total <= 0:
-        return 100 if status == "completed" else 0
+        return 100 if status == SessionStatus.COMPLETED else 0
     return min(100, processed * 100 // total)
 
 
@@ -370,14 +375,14 @@ def _account_mapping(fields: dict) -> dict:
             value = fields[name]
             mapping[name] = "" if value is None else value
     if "id" in fields:
-        mapping.setdefault("status", "pending")
+        mapping.setdefault("status", AccountStatus.PENDING)
     return mapping
 
 
 def account_state(account_id: int, row: dict) -> dict:
     """One account's figures in the status.json shape, from its hash (or the same fields)."""
     processed, total = (int(row.get(name) or 0) for name in ("processed", "total"))
-    status = row.get("status") or "pending"
+    status = row.get("status") or AccountStatus.PENDING
     return {
         "id": account_id,
         "bank": row.get("bank") or "",

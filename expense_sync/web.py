@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import NotFound
 
 from . import formatting
+from .states import AccountStatus, SessionStatus
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
@@ -21,7 +22,7 @@ CSP = (
 
 
 def register(app: Flask) -> None:
-    """Install headers, error handlers, the home route and Jinja filters."""
+    """Install headers, error handlers, the home route, Jinja filters and globals."""
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     for code in MESSAGES:
@@ -33,6 +34,9 @@ def register(app: Flask) -> None:
     app.add_url_rule("/", "home", _home)
     app.add_url_rule("/favicon.ico", "favicon", _favicon)
     app.context_processor(lambda: {"nav_links": lambda: _nav_links(app)})
+    # Globals, not a context processor: the event reader renders the widget outside any
+    # request, straight from app.jinja_env (sync/stream.py), and sees them too.
+    app.jinja_env.globals.update(SessionStatus=SessionStatus, AccountStatus=AccountStatus)
     formatting.register(app)
 
 

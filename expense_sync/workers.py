@@ -24,7 +24,7 @@ from rq.scripts import release_lock
 
 from . import metrics
 from .extensions import db
-from .jobs import job_failed, reconcile
+from .jobs import reconcile
 from .progress import account_lock_key
 
 log = logging.getLogger(__name__)
@@ -130,10 +130,11 @@ class AppWorker(Worker):
         # The horse is gone for sure: its retry need not wait for the account lock to expire.
         release_account_lock(self.connection, job)
         if not job.retries_left:
-            # RQ calls no failure callback for a killed horse: the account fails here.
+            # RQ calls no failure callback for a killed horse: the job's own one runs here.
             with self.app.app_context():
                 try:
-                    job_failed(job, self.connection, None, None, None)
+                    if job.failure_callback is not None:
+                        job.failure_callback(job, self.connection, None, None, None)
                 except Exception:
                     log.exception("failing the account of job %s failed", job.id)
                 finally:

@@ -5,9 +5,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ..engine import account_fields
 from ..extensions import db, get_redis
-from ..jobs import announce, enqueue, held_work, resume_rows, serve, start_sync
-from ..models import ACTIVE_SYNC_STATES, SyncSession, SyncSessionAccount, User
-from ..progress import TERMINAL_STATES, Progress, account_state, build_state
+from ..jobs import announce, held_work, queue_start_sync, resume_rows, serve
+from ..models import SyncSession, SyncSessionAccount, User
+from ..progress import Progress, account_state, build_state
+from ..states import SessionStatus, fail_to_start, pause_session, resume_session
 
 
 class NoAccounts(Exception):
@@ -21,7 +22,7 @@ class QueueUnavailable(Exception):
 def active_session(user_id: int) -> SyncSession | None:
     return db.session.execute(
         db.select(SyncSession).where(
-            SyncSession.user_id == user_id, SyncSession.status.in_(ACTIVE_SYNC_STATES)
+            SyncSession.user_id == user_id, SyncSession.status.in_(SessionStatus.ACTIVE)
         )
     ).scalar_one_or_none()
 
@@ -38,7 +39,7 @@ def latest_session(user_id: int) -> SyncSession | None:
 def last_completed(user_id: int) -> SyncSession | None:
     return db.session.execute(
         db.select(SyncSession)
-        .where(SyncSession.user_id == user_id, SyncSession.status == "completed")
+        .where(SyncSession.user_id == user_id, SyncSession.status == SessionStatus.COMPLETED)
         .order_by(SyncSession.finished_at.desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -58,11 +59,11 @@ def start(user: User, trigger: str = "manual") -> SyncSession:
         except RedisError as exc:
             raise QueueUnavailable() from exc
         db.session.refresh(existing)
-        if existing.status in ACTIVE_SYNC_STATES:
+        if existing.status in SessionStatus.ACTIVE:
             return existing
     if not user.accounts:
         raise NoAccounts()
-    session = SyncSession(user_id=user.id, status="pending", trigger=trigger)
+    session = SyncSession(user_id=user.id, status=SessionStatus.PENDING, trigger=trigger)
     session.accounts = [SyncSessionAccount(email_account=account) for account in user.accounts]
     db.session.add(session)
     try:
@@ -72,10 +73,9 @@ def start(user: User, trigger: str = "manual") -> SyncSession:
         return active_session(user.id)
     try:
         announce(session)
-        enqueue(start_sync, session)
+        queue_start_sync(session)
     except Exception as exc:
-        session.status = "failed"
-        session.error_message = "No se pudo iniciar: el servicio de tareas no responde."
+        fail_to_start(session, "No se pudo iniciar: el servicio de tareas no responde.")
         db.session.commit()
         raise QueueUnavailable() from exc
     try:
@@ -87,18 +87,16 @@ def start(user: User, trigger: str = "manual") -> SyncSession:
 
 def pause(session: SyncSession) -> None:
     """Ask the workers to stop after their current batch."""
-    if session.status != "running":
+    if not pause_session(session):
         return
-    session.status = "paused"
     db.session.commit()
     announce(session)
 
 
 def resume(session: SyncSession) -> None:
     """Continue a paused sync from its checkpoints."""
-    if session.status != "paused":
+    if not resume_session(session):
         return
-    session.status = "running"
     db.session.commit()
     announce(session)
     resume_rows(session)
@@ -106,7 +104,7 @@ def resume(session: SyncSession) -> None:
 
 def state(session: SyncSession) -> dict:
     """The session's state as status.json gives it: Redis while it runs, else the database."""
-    if session.status not in TERMINAL_STATES:
+    if session.status not in SessionStatus.TERMINAL:
         try:
             snapshot = Progress(get_redis()).snapshot(session.token)
         except RedisError:

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 from ..extensions import db, get_redis
 from ..models import SyncSession
-from ..progress import TERMINAL_STATES, Progress
+from ..progress import Progress
+from ..states import SessionStatus
 from . import control
 from .views import account_labels
 
@@ -137,7 +138,7 @@ class WidgetFeed:
         with self.app.app_context():
             progress = Progress(get_redis())
             state = progress.snapshot(self.token)
-            if state is None or state["status"] in TERMINAL_STATES:
+            if state is None or state["status"] in SessionStatus.TERMINAL:
                 try:
                     state = control.state(db.session.get(SyncSession, self.session_id))
                 finally:
