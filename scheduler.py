@@ -3,7 +3,7 @@ minute (no gevent here). Any number may run: each dispatcher's claims are atomic
 
 from expense_sync import create_app
 from expense_sync.dispatch import make_scheduler
-from expense_sync.workers import redis_connection
+from expense_sync.rq_worker import redis_connection
 
 app = create_app()
 

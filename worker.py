@@ -1,7 +1,7 @@
 """RQ worker: builds the app once, then runs the worker with its scheduler (no gevent here)."""
 
 from expense_sync import create_app
-from expense_sync.workers import make_worker, redis_connection
+from expense_sync.rq_worker import make_worker, redis_connection
 
 app = create_app()
 

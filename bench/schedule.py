@@ -86,7 +86,7 @@ def run_due(app, user_ids: list[int]) -> tuple[float, list]:
     """Make the users due, dispatch, drain with one worker: (wall seconds, their sessions)."""
     from expense_sync.dispatch import dispatch_due_syncs
     from expense_sync.models import SyncSession, User, now_utc
-    from expense_sync.workers import make_worker, redis_connection
+    from expense_sync.rq_worker import make_worker, redis_connection
 
     with app.app_context():
         db.session.execute(

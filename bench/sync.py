@@ -171,8 +171,8 @@ def new_user_with_account(app, dovecot: DovecotServer, mailbox: str, address: st
 def timed_sync(app, user_id: int) -> tuple[object, float, float]:
     """control.start then one burst worker: (session, seconds to completed, worker wall)."""
     from expense_sync.models import SyncSession, User
+    from expense_sync.rq_worker import make_worker, redis_connection
     from expense_sync.sync import control
-    from expense_sync.workers import make_worker, redis_connection
 
     started = time.time()
     with app.app_context():

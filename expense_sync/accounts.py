@@ -14,6 +14,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from . import crypto, oauth
+from .account_mail import probe
 from .extensions import db, own_or_404
 from .forms import AccountForm, shown_path
 from .mailboxes import MailboxError, providers
@@ -22,7 +23,6 @@ from .mailboxes.providers import PROVIDERS, provider_of
 from .models import EmailAccount, bank_names
 from .oauth import views as oauth_views
 from .personal_data import erase_account
-from .sources import probe
 from .sync import control
 from .web import CSP
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockNotOwnedError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import get_current_job
 from tenacity import (
@@ -29,14 +29,15 @@ from tenacity import (
 )
 
 from . import metrics
+from .account_mail import open_account
 from .extensions import db, get_redis
 from .ingest import message_key, store_batch
 from .mailboxes import MailboxError, Scan
 from .models import EmailAccount, SyncSession, SyncSessionAccount
 from .parsing import PARSER_VERSION, Outcome, bank_sender_domains, parse_message
 from .parsing.model import PARSER_ERROR, unparsed
-from .progress import Progress, account_lock_key
-from .sources import open_account
+from .progress import AccountLock, Progress
+from .progress_rows import account_fields, seed_progress
 from .states import (
     AccountStatus,
     SessionStatus,
@@ -85,33 +86,6 @@ def rereading(account: EmailAccount) -> bool:
 def checkpoint(account: EmailAccount) -> int:
     """The last UID a scan starts after: none when the whole folder is to be read again."""
     return 0 if rereading(account) else account.last_uid
-
-
-def account_fields(row: SyncSessionAccount) -> dict:
-    """The figures of an account of a session, as the progress contract stores them."""
-    return {
-        "id": row.email_account_id,
-        "bank": row.email_account.bank_name,
-        "status": row.status,
-        "total": row.total_emails,
-        "processed": row.processed_emails,
-        "detected": row.detected_expenses,
-        "errors": row.error_count,
-        "error_kind": row.error_kind,
-        "error_message": row.error_message,
-    }
-
-
-def seed_progress(session: SyncSession) -> None:
-    """Write the session's state to Redis from the database (first time, or after a restart)."""
-    started = session.started_at or session.created_at
-    Progress(get_redis()).start_session(
-        session.token,
-        status=session.status,
-        started_at_ms=int(started.timestamp() * 1000),
-        accounts=[account_fields(row) for row in session.accounts],
-        trigger=session.trigger,
-    )
 
 
 def _transient(exc: BaseException) -> bool:
@@ -209,20 +183,16 @@ class AccountSync:
         self.session: SyncSession = row.sync_session
         self.progress = progress
         self.token = self.session.token
-        self.lock = get_redis().lock(
-            account_lock_key(row.id), timeout=LOCK_TIMEOUT, thread_local=False
-        )
         job = get_current_job()
-        self.lock_token = (job.id if job else uuid.uuid4().hex).encode()
+        self.lock = AccountLock(
+            get_redis(), row.id, job.id if job else uuid.uuid4().hex, LOCK_TIMEOUT
+        )
         # Whether the server answered this account before: a refusal then is a restart.
         self.contacted = row.status in (AccountStatus.PROCESSING, AccountStatus.PAUSED)
 
     def _claim(self) -> bool:
         """Hold the account: the same RQ job run again after a kill takes its lock back."""
-        if self.lock.redis.get(self.lock.name) == self.lock_token:
-            self.lock.local.token = self.lock_token
-            return self.lock.reacquire()
-        return self.lock.acquire(blocking_timeout=LOCK_WAIT, token=self.lock_token)
+        return self.lock.claim(wait=LOCK_WAIT)
 
     def run(self) -> str:
         if not wait_for_redis(self._claim):
@@ -242,9 +212,9 @@ class AccountSync:
             raise _failure(exc) from exc
         finally:
             try:
-                self.lock.release()
-            except Exception:  # expired or lost with a Redis restart: nothing to release
-                pass
+                self.lock.release()  # unless it expired or was lost with a Redis restart
+            except RedisError:
+                pass  # Redis is away: the lock expires by itself
 
     @contextmanager
     def _opened(self) -> Iterator:
@@ -363,13 +333,10 @@ class AccountSync:
 
     def _hold_lock(self) -> None:
         """Keep the account's lock for another LOCK_TIMEOUT; raise Superseded if it is gone."""
-        try:
-            self.lock.reacquire()
-        except LockNotOwnedError:
-            # Expired while Redis was away, or forgotten by a restart: take it again, unless
-            # another job (queued by the watchdog meanwhile) owns the account now.
-            if not self.lock.acquire(blocking=False, token=self.lock_token):
-                raise Superseded() from None
+        # Expired while Redis was away, or forgotten by a restart: take it again, unless
+        # another job (queued by the watchdog meanwhile) owns the account now.
+        if not self.lock.extend() and not self.lock.claim():
+            raise Superseded()
 
     def _report(self, kind: str = "progress") -> None:
         wait_for_redis(self._write_progress, kind)

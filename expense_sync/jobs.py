@@ -29,15 +29,14 @@ from .engine import (
     REDIS_DOWN,
     AccountSync,
     SyncFailure,
-    account_fields,
     checkpoint,
     count_account,
     finish_unchanged,
-    seed_progress,
 )
 from .extensions import db, get_queue, get_redis
 from .models import SyncSession, SyncSessionAccount, now_utc
 from .progress import Progress, account_lock_key, now_ms
+from .progress_rows import account_fields, seed_progress
 from .states import AccountStatus, SessionStatus, fail_account, finish_session, start_session
 
 log = logging.getLogger(__name__)

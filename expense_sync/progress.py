@@ -69,8 +69,61 @@ def scan_key(token: str, account_id: int) -> str:
 
 
 def account_lock_key(row_id: int) -> str:
-    """The lock a job holds on an account of a session while it syncs it (its job id)."""
+    """The lock a job holds on an account of a session while it syncs it (AccountLock)."""
     return f"es:lock:row:{row_id}"
+
+
+# The account lock's three steps, each atomic. Its value is the holder's token.
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class AccountLock:
+    """The lock a job holds on an account of a session while it syncs it.
+
+    One job at a time stores an account's mail. The lock's value is the holder's token (its
+    RQ job id), so the same job run again after its work-horse was killed takes the lock back
+    at once, while any other job waits until it is released or expires: `timeout` seconds
+    after the holder's last `extend()`, which the job calls before storing each batch. A job
+    whose `extend()` fails and cannot `claim()` again has been superseded and stores nothing.
+    """
+
+    def __init__(self, client: redis.Redis, row_id: int, token: str, timeout: float):
+        self.redis, self.key, self.token = client, account_lock_key(row_id), token
+        self._ms = int(timeout * 1000)
+        self._claim = client.register_script(_CLAIM)
+        self._extend = client.register_script(_EXTEND)
+        self._release = client.register_script(_RELEASE)
+
+    def claim(self, wait: float = 0.0) -> bool:
+        """Take the lock (or take it back), waiting up to `wait` seconds for another holder."""
+        deadline = time.monotonic() + wait
+        while not self._claim(keys=[self.key], args=[self.token, self._ms]):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def extend(self) -> bool:
+        """Hold it `timeout` seconds more; False if it is no longer this holder's."""
+        return bool(self._extend(keys=[self.key], args=[self.token, self._ms]))
+
+    def release(self) -> bool:
+        """Let go, if it is still this holder's; True if it was."""
+        return bool(self._release(keys=[self.key], args=[self.token]))
 
 
 def now_ms() -> int:
@@ -180,16 +233,24 @@ class Progress:
     def set_status(self, token: str, status: str, **extra) -> None:
         self.redis.hset(session_key(token), mapping={"status": status, **extra})
 
+    def session_keys(self, token: str) -> list[str]:
+        """Every key the contract keeps for a session, named from its accounts' ids (in the
+        session's hash): no scan of the keyspace."""
+        listed = cast(bytes | None, self.redis.hget(session_key(token), "accounts")) or b""
+        ids = [int(i) for i in listed.decode().split(",") if i]
+        keys = [session_key(token), events_key(token), samples_key(token)]
+        for account_id in ids:
+            keys += [account_key(token, account_id), scan_key(token, account_id)]
+        return keys
+
     def forget(self, token: str) -> None:
         """Delete every key of a session now (its owner deleted their account)."""
-        keys = list(self.redis.scan_iter(f"es:sync:{token}*", count=100))
-        if keys:
-            self.redis.delete(*keys)
+        self.redis.delete(*self.session_keys(token))
 
     def finish(self, token: str) -> None:
         """Let the keys of an ended session expire; the database keeps the record."""
         pipe = self.redis.pipeline(transaction=False)
-        for key in self.redis.scan_iter(f"es:sync:{token}*", count=100):
+        for key in self.session_keys(token):
             pipe.expire(key, EXPIRE_AFTER_END)
         pipe.execute()
 
@@ -198,13 +259,23 @@ class Progress:
         self.redis.publish(CHANNEL, json.dumps({"user": user_id, "started": token}))
 
     def publish(
-        self, token: str, kind: str = "progress", *, force: bool = False, message: str | None = None
+        self,
+        token: str,
+        kind: str = "progress",
+        *,
+        force: bool = False,
+        message: str | None = None,
+        now: int | None = None,
     ) -> str | None:
-        """Broadcast the current snapshot unless the throttle says not yet; returns its id."""
+        """Broadcast the current snapshot unless the throttle says not yet; returns its id.
+
+        `now` (epoch ms, default the clock) is when it happens: the throttle's tests move
+        it on instead of sleeping.
+        """
         snapshot = self.snapshot(token)
         if snapshot is None:
             return None
-        published_at = now_ms()
+        published_at = now_ms() if now is None else now
         allowed = self._gate(
             keys=[session_key(token)],
             args=[

@@ -104,7 +104,7 @@ def expected_transactions() -> set[tuple]:
 
 def run_worker(app) -> None:
     """Drain the queue with a real worker: each job runs in a forked work-horse."""
-    from expense_sync.workers import make_worker, redis_connection
+    from expense_sync.rq_worker import make_worker, redis_connection
 
     make_worker(app, redis_connection(app.config["REDIS_URL"])).work(burst=True)
 

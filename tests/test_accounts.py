@@ -7,11 +7,11 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from helpers import csrf_token
 
+from expense_sync.account_mail import probe
 from expense_sync.demo import generate_notifications, write_maildir
 from expense_sync.extensions import db
 from expense_sync.mailboxes import MailboxError
 from expense_sync.models import EmailAccount, Expense, SyncSession, now_utc
-from expense_sync.sources import probe
 
 IMAP_PASSWORD = "imap-secreto-123"
 

@@ -52,7 +52,7 @@ def field_error(html, name):
 
 def without_tokens(html: str) -> str:
     return re.sub(
-        r'(name="csrf-token" content|name="csrf_token" type="hidden" value|'
+        r'(name="csrf-token" content=|name="csrf_token" type="hidden" value=|'
         r'"X-CSRFToken": )"[^"]+"',
         "",
         html,

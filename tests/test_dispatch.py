@@ -26,8 +26,8 @@ from expense_sync import dispatch
 from expense_sync.auth import create_user
 from expense_sync.extensions import db, get_queue
 from expense_sync.models import SyncSession, User, now_utc
+from expense_sync.rq_worker import redis_connection
 from expense_sync.sync import control
-from expense_sync.workers import redis_connection
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGIN = re.compile(rb"^(LOGIN|AUTHENTICATE)\b", re.I)

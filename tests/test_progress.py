@@ -9,9 +9,22 @@ import pytest
 from expense_sync.auth import create_user
 from expense_sync.demo import generate_notifications, write_maildir
 from expense_sync.extensions import db, get_redis
-from expense_sync.jobs import seed_progress, start_sync
+from expense_sync.jobs import start_sync
 from expense_sync.models import EmailAccount, User
-from expense_sync.progress import Progress, build_state, events_key, percentage, time_remaining
+from expense_sync.progress import (
+    EXPIRE_AFTER_END,
+    AccountLock,
+    Progress,
+    account_key,
+    account_lock_key,
+    build_state,
+    events_key,
+    percentage,
+    scan_key,
+    session_key,
+    time_remaining,
+)
+from expense_sync.progress_rows import seed_progress
 from expense_sync.sync import control
 
 
@@ -158,7 +171,7 @@ def test_failed_accounts_are_counted_apart_from_unreadable_mail():
 def test_the_job_reads_what_counting_found_and_the_mail_that_came_since(app, tmp_path):
     from expense_sync.mailboxes import open_source
     from expense_sync.parsing import bank_sender_domains
-    from expense_sync.workers import make_worker, redis_connection
+    from expense_sync.rq_worker import make_worker, redis_connection
 
     with app.app_context():
         user = create_user("ana@example.cr", "x" * 12)
@@ -191,3 +204,41 @@ def test_the_job_reads_what_counting_found_and_the_mail_that_came_since(app, tmp
         assert done.processed_emails == counted + arrived == done.total_emails
         kept = Progress(get_redis()).take_scan(done.token, done.accounts[0].email_account_id)
         assert kept is None  # the job took what counting kept
+
+
+def test_the_account_lock_is_one_holders_and_its_own_job_takes_it_back(redis_client):
+    first = AccountLock(redis_client, 7, "job-1", timeout=30)
+    other = AccountLock(redis_client, 7, "job-2", timeout=30)
+    assert first.claim() and not other.claim(wait=0.3)
+    # The same job run again after its work-horse was killed: at once, and kept longer.
+    redis_client.pexpire(account_lock_key(7), 1000)
+    assert AccountLock(redis_client, 7, "job-1", timeout=30).claim()
+    assert redis_client.pttl(account_lock_key(7)) > 25_000
+    assert first.extend() and not other.extend() and not other.release()
+    assert first.release() and not first.extend()
+    assert other.claim() and redis_client.get(account_lock_key(7)) == b"job-2"
+
+
+def test_an_ended_sessions_keys_are_the_ones_it_named_and_only_they_expire(redis_client):
+    progress = Progress(redis_client)
+    accounts = [{"id": i, "bank": "BAC", "status": "pending", "total": 0} for i in (3, 4)]
+    progress.start_session("tok", status="running", started_at_ms=1, accounts=accounts)
+    progress.start_session("other", status="running", started_at_ms=1, accounts=accounts[:1])
+    progress.keep_scan("tok", 4, start=(None, 0), uidvalidity=1, uids=[1, 2], reset=False)
+    assert progress.publish("tok", "state", force=True)
+    keys = progress.session_keys("tok")
+    assert {
+        session_key("tok"),
+        events_key("tok"),
+        account_key("tok", 3),
+        account_key("tok", 4),
+        scan_key("tok", 4),
+    } <= set(keys)
+    assert not any("other" in key for key in keys)
+    progress.finish("tok")
+    assert all(
+        0 < redis_client.ttl(key) <= EXPIRE_AFTER_END for key in keys if redis_client.exists(key)
+    )
+    assert redis_client.ttl(session_key("other")) > EXPIRE_AFTER_END
+    progress.forget("tok")
+    assert not any(redis_client.exists(key) for key in keys)

@@ -34,8 +34,8 @@ from expense_sync.models import (
 from expense_sync.parsing import PARSER_VERSION, parse_message
 from expense_sync.parsing.model import PARSER_ERROR, TRANSACTION, UNPARSED
 from expense_sync.progress import TERMINAL_STATES
+from expense_sync.rq_worker import make_worker, redis_connection
 from expense_sync.sync import control
-from expense_sync.workers import make_worker, redis_connection
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_UNREADABLE = "unrecognised notification format"  # what the first parsers stored

@@ -16,6 +16,7 @@ from expense_sync.extensions import db
 from expense_sync.models import Expense, User
 from expense_sync.parsing.dates import COSTA_RICA as CR
 from expense_sync.progress import TERMINAL_STATES, Progress, events_key
+from expense_sync.progress_rows import database_state
 from expense_sync.sync import control
 
 # Real processes killed and restarted: minutes in all, so `make test-fast` leaves them out.
@@ -68,7 +69,7 @@ def told_state(stack, token) -> dict:
     """The state a stream (re)connecting now is given: the progress keys' newest event."""
     progress = Progress(redis.Redis.from_url(stack.config["REDIS_URL"]))
     with stack.app_context():
-        expected = control.database_state(load(token))
+        expected = database_state(load(token))
     newest = progress.redis.xrevrange(events_key(token), count=1)
     assert newest, "no event was published for the session"
     told = json.loads(newest[0][1][b"data"])["state"]

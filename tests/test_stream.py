@@ -10,7 +10,7 @@ from helpers import sse_events as events
 from expense_sync import gevent_support
 from expense_sync.extensions import db, get_redis
 from expense_sync.models import EmailAccount, SyncSession, User
-from expense_sync.progress import Progress
+from expense_sync.progress import Progress, now_ms
 from expense_sync.sync import control, feed, stream
 
 
@@ -167,30 +167,31 @@ def test_progress_broadcasts_at_most_once_per_second(app, running):
     with app.app_context():
         progress = Progress(get_redis())
         progress.set_status(running, "running")
-        sent = []
-        deadline = time.monotonic() + 2.5
-        processed = 0
-        while time.monotonic() < deadline:
+        # A second past the start's own broadcast, then 2.5 s of the clock, every 10 ms.
+        start, sent, processed = now_ms() + 1000, [], 0
+        for at in range(start, start + 2500, 10):
             processed += 150  # past the 100-email mark every time
             progress.update_account(running, 1, processed=processed, total=10**6)
-            if progress.publish(running):
-                sent.append(time.monotonic())
-            time.sleep(0.01)
-        assert 2 <= len(sent) <= 3
-        assert all(b - a >= 0.99 for a, b in zip(sent, sent[1:], strict=False))
+            if progress.publish(running, now=at):
+                sent.append(at)
+        assert sent == [start, start + 1000, start + 2000]
         # State changes are never held back.
-        assert progress.publish(running, "state", force=True)
+        assert progress.publish(running, "state", force=True, now=start + 2010)
 
 
 def test_progress_waits_for_100_emails_or_5_seconds(app, running):
     with app.app_context():
         progress = Progress(get_redis())
-        assert progress.publish(running, "state", force=True)
-        time.sleep(1.05)
+        start = now_ms()
+        assert progress.publish(running, "state", force=True, now=start)
         progress.update_account(running, 1, processed=50, total=1000)
-        assert progress.publish(running) is None  # 50 emails and 1 s: not yet
+        assert progress.publish(running, now=start + 1050) is None  # 50 emails and 1 s: not yet
         progress.update_account(running, 1, processed=100, total=1000)
-        assert progress.publish(running) is not None
+        sent = progress.publish(running, now=start + 1100)
+        assert sent is not None
+        progress.update_account(running, 1, processed=110, total=1000)
+        assert progress.publish(running, now=start + 6000) is None  # 10 emails, 4.9 s
+        assert progress.publish(running, now=start + 6100) is not None  # 5 s since the last
 
 
 def test_status_json_shape(client, running):
@@ -243,7 +244,7 @@ def test_redis_restart_mid_stream_converges(app, running):
             session = db.session.execute(db.select(SyncSession)).scalar_one()
             session.status = "running"
             db.session.commit()
-            from expense_sync.jobs import seed_progress
+            from expense_sync.progress_rows import seed_progress
 
             seed_progress(session)
         stream_events = events(open_stream(client, running))
@@ -259,7 +260,7 @@ def test_redis_restart_mid_stream_converges(app, running):
         assert data_attr(converged[2], "total") == "84"
         assert hub.connected.wait(5)
         with restarted.app_context():  # what the worker does on its next batch
-            from expense_sync.jobs import seed_progress
+            from expense_sync.progress_rows import seed_progress
 
             seed_progress(db.session.execute(db.select(SyncSession)).scalar_one())
         publish(restarted, running, processed=60, total=84)

@@ -17,8 +17,8 @@ from helpers import (
 from expense_sync.auth import create_user
 from expense_sync.extensions import db
 from expense_sync.models import EmailAccount, Expense, SyncSession, UnreadableEmail
+from expense_sync.rq_worker import make_worker, redis_connection
 from expense_sync.sync import control
-from expense_sync.workers import make_worker, redis_connection
 
 
 def stored_transactions(user_id: int) -> list[tuple]:

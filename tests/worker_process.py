@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 DRAIN = (
     "from worker import app\n"
-    "from expense_sync.workers import make_worker, redis_connection\n"
+    "from expense_sync.rq_worker import make_worker, redis_connection\n"
     "make_worker(app, redis_connection(app.config['REDIS_URL'])).work(burst=True)\n"
 )
 

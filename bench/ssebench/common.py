@@ -37,16 +37,6 @@ GOAL_P50_MS = 5.0
 GOAL_P99_MS = 50.0
 GOAL_BROWSER_P95_MS = 5.0
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
 # -- small helpers -------------------------------------------------------------------------
 
 
@@ -233,8 +223,8 @@ def prepare_data(app, sessions: int) -> Data:
 
     from expense_sync.auth import create_user
     from expense_sync.extensions import db
-    from expense_sync.jobs import seed_progress
     from expense_sync.models import EmailAccount, SyncSession, SyncSessionAccount, now_utc
+    from expense_sync.progress_rows import seed_progress
 
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"))

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from .common import (
     BROWSER_EMAIL,
-    CHROMIUM_ARGS,
     IDLE_EMAIL,
     PASSWORD,
     PROBE,
@@ -661,12 +660,13 @@ def thread_times(trace: bytes, name: str) -> tuple[list[float], list[float]]:
 
 
 def browser(stack: Stack, data: Data, args) -> dict:
+    from browser.stack import launch_chromium  # tests/browser: the tests' own launcher
     from playwright.sync_api import sync_playwright
 
     stack.start_web()
     try:
         with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            chromium = launch_chromium(p)
             page = chromium.new_page()
             page.goto(stack.url + "/login")
             page.fill("#email", BROWSER_EMAIL)

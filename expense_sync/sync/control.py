@@ -3,11 +3,11 @@
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
-from ..engine import account_fields
 from ..extensions import db, get_redis
 from ..jobs import announce, held_work, queue_start_sync, resume_rows, serve
 from ..models import SyncSession, SyncSessionAccount, User
-from ..progress import Progress, account_state, build_state
+from ..progress import Progress
+from ..progress_rows import database_state
 from ..states import SessionStatus, fail_to_start, pause_session, resume_session
 
 
@@ -112,20 +112,3 @@ def state(session: SyncSession) -> dict:
         if snapshot is not None:
             return snapshot
     return database_state(session)
-
-
-def database_state(session: SyncSession) -> dict:
-    """Build the state from the durable rows (after a Redis restart or once finished)."""
-    accounts = [
-        account_state(row.email_account_id, account_fields(row)) for row in session.accounts
-    ]
-    started = session.started_at or session.created_at
-    finished = session.finished_at
-    state = build_state(
-        session.status,
-        accounts,
-        started_at_ms=int(started.timestamp() * 1000),
-        finished_at_ms=int(finished.timestamp() * 1000) if finished else None,
-    )
-    state["trigger"] = session.trigger
-    return state

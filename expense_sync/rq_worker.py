@@ -1,4 +1,4 @@
-"""The RQ worker class the `worker` process runs, and the Redis connection it uses.
+"""The RQ worker class the `worker.py` process runs, and the Redis connection it uses.
 
 Crash recovery: RQ notices a dead worker's job only when the job's heartbeat expires
 (the monitoring interval + 60 s), and a dead worker's scheduler lock keeps retries waiting
@@ -14,7 +14,7 @@ import socket
 from flask import Flask
 from redis import Redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, LockError, TimeoutError
+from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 from rq import Queue, Worker
 from rq.executions import Execution
@@ -25,7 +25,7 @@ from rq.scripts import release_lock
 from . import metrics
 from .extensions import db
 from .jobs import reconcile
-from .progress import account_lock_key
+from .progress import AccountLock
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,8 @@ def release_account_lock(connection: Redis, job) -> None:
     """Free the account a dead job held, so its retry (or another job) starts at once."""
     if job is None or not job.func_name.endswith("sync_account"):
         return
-    lock = connection.lock(account_lock_key(job.args[1]))
-    try:
-        lock.do_release(job.id.encode())
-    except LockError:
-        pass  # already expired, or another job holds the account now
+    # Unless it already expired, or another job holds the account now.
+    AccountLock(connection, job.args[1], job.id, timeout=0).release()
 
 
 def abandon_dead_executions(queue: Queue) -> int:
