@@ -30,12 +30,15 @@ lock: | $(BIN)/python
 run: $(VENV)/.installed system-run-deps
 	$(BIN)/python scripts/run_dev.py
 
+# One test process per core (pytest-xdist); the browser tests share one of them.
+XDIST := -n auto --dist loadgroup
+
 test: $(VENV)/.installed-test system-test-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # Everything but the browser and the slow tests: for the edit-test loop.
 test-fast: $(VENV)/.installed-test system-test-deps
-	$(BIN)/python -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not browser and not slow" $(PYTEST_ARGS)
 
 # What CI checks besides the tests: lint, formatting, models against migrations, types.
 lint: $(VENV)/.installed-test

@@ -57,8 +57,9 @@ def tls_dovecot():
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    """A migrated, empty PostgreSQL schema for the session (TEST_DATABASE_URL)."""
-    url = os.environ["TEST_DATABASE_URL"]
+    """A migrated, empty PostgreSQL schema for the session (TEST_DATABASE_URL); with several
+    test processes (pytest-xdist), each has a database of its own beside it."""
+    url = _worker_database(os.environ["TEST_DATABASE_URL"])
     app = create_app({"SQLALCHEMY_DATABASE_URI": _driver_url(url)})
     with app.app_context():
         with db.engine.begin() as conn:
@@ -78,6 +79,27 @@ def sqlite_template(tmp_path_factory):
         _upgrade()
         db.engine.dispose()
     return path
+
+
+def _worker_database(url: str) -> str:
+    """TEST_DATABASE_URL itself, or in xdist's worker gw1 the database <name>_gw1 of the same
+    server (created when missing: the tests' role may create databases)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = sa.engine.make_url(_driver_url(url))
+    name = f"{base.database}_{worker}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def _driver_url(url: str) -> str:

@@ -3,16 +3,18 @@
 from pathlib import Path
 
 import pytest
-from stack import CHROMIUM_ARGS, LiveStack
+from stack import LiveStack, launch_chromium
 
 HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items):
-    """Every test here drives Chromium: marked `browser` (`make test-fast` leaves them out)."""
+    """Every test here drives Chromium: marked `browser` (`make test-fast` leaves them out),
+    and all of them run in one test process (xdist's group), on its one live stack."""
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +24,7 @@ def browser():
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("Debian's chromium is not installed (make test installs it)")
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         yield browser
         browser.close()
 
