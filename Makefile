@@ -44,9 +44,10 @@ test-fast: $(VENV)/.installed-test system-test-deps
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	@db=sqlite:///$$(mktemp -d)/check.sqlite3; \
-	  DATABASE_URL=$$db $(BIN)/flask --app wsgi db upgrade 2>/dev/null && \
-	  DATABASE_URL=$$db $(BIN)/flask --app wsgi db check
+	@dir=$$(mktemp -d); db=sqlite:///$$dir/check.sqlite3; \
+	  DATABASE_URL=$$db $(BIN)/flask --app wsgi db upgrade >$$dir/upgrade.log 2>&1 || \
+	    { cat $$dir/upgrade.log; rm -rf $$dir; exit 1; }; \
+	  DATABASE_URL=$$db $(BIN)/flask --app wsgi db check; status=$$?; rm -rf $$dir; exit $$status
 	$(BIN)/mypy
 
 # `make run` starts Debian's redis-server when REDIS_URL is unset; on Debian as root we

@@ -148,6 +148,7 @@
     var old = this.live;
     var fresh = old.cloneNode(false);
     fresh.removeAttribute("data-htmx-powered");
+    htmx.trigger(old, "htmx:abort");   // an opening still waiting for its headers
     htmx.process(old, true);
     old.replaceWith(fresh);
     this.live = fresh;
@@ -257,7 +258,11 @@
 
   WidgetController.prototype.onShared = function (event) {
     var message = event.data;
-    if (!this.leader) this.watchFollower();
+    if (!this.leader) {
+      this.watchFollower();
+      // The leading tab's word: the widget is current, whatever this tab's last poll said.
+      if (this.connection !== "idle") this.setConnection("idle");
+    }
     if (message.type === "toast") { if (!document.hidden) toast(message.text, "warning"); return; }
     if (message.type !== "widget") return;
     if (document.hidden) { this.pending = message.html; return; }
@@ -298,6 +303,7 @@
     var ctx = event.detail.ctx;
     var ok = ctx.response && ctx.response.status === 200;
     if (ok && this.channel) this.channel.postMessage({ type: "widget", html: ctx.text });
+    if (ok) this.pending = null;   // htmx swapped it in, hidden or not: it is the newest
     this.polled(ok);
   };
 
@@ -374,7 +380,7 @@
   WidgetController.prototype.onVisibility = function () {
     if (document.hidden || this.stopped) return;
     if (this.pending) { var html = this.pending; this.pending = null; this.apply(html); }
-    if (!this.leader) this.pollOnce();
+    if (!this.leader || this.connection !== "live") this.pollOnce();
   };
 
   WidgetController.prototype.onOffline = function () {
@@ -389,7 +395,9 @@
     if (this.stopped) return;
     this.setConnection("reconnecting");
     this.failures = 0;
-    if (this.leader) this.openStream(); else this.pollOnce();
+    if (this.evicted) this.startPolling();   // its stream went to a newer one: it polls
+    else if (this.leader) this.openStream();
+    else this.pollOnce();
   };
 
   WidgetController.prototype.destroy = function () {
@@ -410,11 +418,16 @@
   // One controller per page that shows the widget: it follows every session. It starts
   // after htmx has processed the page (htmx starts in a timer set when its script ran,
   // before this one), so the stream's element it wires is processed once.
-  document.addEventListener("DOMContentLoaded", function () {
-    setTimeout(function () {
-      var panel = document.getElementById("sync-panel");
-      if (panel && !current) current = new WidgetController(panel);
-    });
+  function start() {
+    var panel = document.getElementById("sync-panel");
+    if (panel && !current) current = new WidgetController(panel);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { setTimeout(start); });
+  window.addEventListener("pagehide", function () {
+    if (current) current.destroy();
+    current = null;
   });
-  window.addEventListener("pagehide", function () { if (current) current.destroy(); });
+  // Back to the page from the browser's cache: it comes back without its stream.
+  window.addEventListener("pageshow", function (event) { if (event.persisted) start(); });
 })();

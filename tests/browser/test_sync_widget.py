@@ -248,6 +248,34 @@ def test_a_hidden_tab_holds_its_updates_and_catches_up_when_shown(browser, live)
     page.close()
 
 
+def test_a_hidden_tab_whose_polls_went_on_shows_their_newest_state(browser, live):
+    # Hidden, the leading tab holds the stream's updates; then its stream drops and polls
+    # bring the end. Shown again, it must keep the end, not the update it held before.
+    email = live.new_user(MESSAGES // 2)
+    page = browser.new_page()
+    log_in(page, live, email)
+    wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'")
+    page.evaluate(SET_HIDDEN, True)
+    page.evaluate("""() => fetch("/sync_sessions", {method: "POST", headers: {
+        "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content}})""")
+    wait_until(page, "window.syncWidget.pending !== null")  # an update held
+    page.route("**/sync/stream*", lambda route: route.abort())
+    page.evaluate("window.syncWidget.dropStream(); window.syncWidget.refused()")  # silence
+    wait_until(
+        page,
+        "(document.getElementById('sync-progress') || {dataset: {}}).dataset.status"
+        " === 'completed'",
+        timeout=90,
+    )  # the polls swap in, hidden or not
+    page.unroute("**/sync/stream*")
+    # The stream comes back (it sends nothing: the widget shows the end) and polling stops.
+    wait_until(page, "window.syncWidget.connection === 'live'", timeout=45)
+    page.evaluate(SET_HIDDEN, False)
+    time.sleep(1)
+    assert progress(page)["status"] == "completed" and progress(page)["now"] == "100"
+    page.close()
+
+
 def test_ten_tabs_all_stay_live_on_one_stream(browser, live):
     email = live.new_user(MESSAGES)
     context = browser.new_context()
