@@ -127,6 +127,17 @@ def test_every_stream_attempt_is_logged_with_user_ip_and_outcome(app, client, au
     assert lines[-1] == f"stream refused: rate limited user={user_id} ip=127.0.0.1"
 
 
+def test_the_users_stream_refusals_are_logged_too(app, client, auth, caplog):
+    caplog.set_level(logging.INFO, logger="expense_sync.sync.stream")
+    client.get("/sync/stream")
+    auth.create()
+    auth.login()
+    client.get("/sync/stream", headers={"Origin": "https://evil.example"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "expense_sync.sync.stream"]
+    assert lines[0] == "stream refused: not logged in user=None ip=127.0.0.1"
+    assert lines[1].startswith("stream refused: foreign origin user=")
+
+
 def test_a_sync_with_a_wrong_password_logs_no_secret_and_no_email(app, dovecot):
     wrong = "equivocada-Zq81"
     good = new_imap_user(dovecot, sample_messages()[:10])

@@ -135,7 +135,8 @@ REFUSED = {401: "not_logged_in", 404: "not_found", 429: "rate_limited"}
 @bp.after_request
 def _log_refusal(response):
     """Log and count the subscriptions refused before the stream view could open one."""
-    reason = REFUSED.get(response.status_code) if request.endpoint == "sync.stream" else None
+    streams = ("sync.stream", "sync.user_stream")
+    reason = REFUSED.get(response.status_code) if request.endpoint in streams else None
     if reason:
         log.info(
             "stream refused: %s user=%s ip=%s",
