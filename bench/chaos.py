@@ -42,12 +42,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
-from helpers import identity  # noqa: E402
+from helpers import identity, stored_identities  # noqa: E402
 from servers import DovecotServer, RedisServer, kill_tree  # noqa: E402
 
 from expense_sync import create_app  # noqa: E402
 from expense_sync.extensions import db  # noqa: E402
-from expense_sync.parsing.dates import COSTA_RICA as CR  # noqa: E402
 
 PASSWORD = "chaos-clave-1"
 SCENARIOS = ("worker-kill", "redis-down", "imap-restart", "stuck")
@@ -190,20 +189,8 @@ def start(stack: Stack, user_id: int) -> str:
 
 
 def stored(stack: Stack, user_id: int) -> list[tuple]:
-    from expense_sync.models import Expense
-
     with stack.app.app_context():
-        return [
-            identity(
-                e.bank,
-                e.kind,
-                f"{e.amount:.2f}",
-                e.currency,
-                e.reference,
-                e.occurred_at.astimezone(CR).isoformat(),
-            )
-            for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))
-        ]
+        return stored_identities(user_id)
 
 
 def one_run(stack: Stack, scenario: str, messages: int, seed: int, tally: Tally) -> None:

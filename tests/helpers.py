@@ -84,6 +84,25 @@ def sse_events(response):
         yield (fields["id"], fields["event"] or "message", "\n".join(fields["data"]))
 
 
+def stored_identities(user_id: int) -> list[tuple]:
+    """The identity of every expense stored for the user, fresh from the database."""
+    from expense_sync.models import Expense
+    from expense_sync.parsing.dates import COSTA_RICA
+
+    db.session.expire_all()
+    return [
+        identity(
+            e.bank,
+            e.kind,
+            f"{e.amount:.2f}",
+            e.currency,
+            e.reference,
+            e.occurred_at.astimezone(COSTA_RICA).isoformat(),
+        )
+        for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))
+    ]
+
+
 # -- syncing from a real Dovecot ------------------------------------------------------------
 
 IMAP_PASSWORD = "imap-clave-1"

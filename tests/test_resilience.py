@@ -7,14 +7,21 @@ import uuid
 
 import pytest
 import redis
-from helpers import identity, imap_account, load, new_imap_user, wait_for_end, wait_for_progress
+from helpers import (
+    identity,
+    imap_account,
+    load,
+    new_imap_user,
+    stored_identities,
+    wait_for_end,
+    wait_for_progress,
+)
 from servers import DovecotServer, kill_tree
 
 from expense_sync.auth import create_user
 from expense_sync.demo import generate_notifications
 from expense_sync.extensions import db
-from expense_sync.models import Expense, User
-from expense_sync.parsing.dates import COSTA_RICA as CR
+from expense_sync.models import User
 from expense_sync.progress import TERMINAL_STATES, Progress, events_key
 from expense_sync.progress_rows import database_state
 from expense_sync.sync import control
@@ -39,21 +46,6 @@ def mailbox_with_notifications(dovecot, seed: int):
         if e["status"] == "transaction"
     }
     return mailbox, expected
-
-
-def stored(user_id: int) -> list[tuple]:
-    db.session.expire_all()
-    return [
-        identity(
-            e.bank,
-            e.kind,
-            f"{e.amount:.2f}",
-            e.currency,
-            e.reference,
-            e.occurred_at.astimezone(CR).isoformat(),
-        )
-        for e in db.session.scalars(db.select(Expense).filter_by(user_id=user_id))
-    ]
 
 
 def start_sync(stack, dovecot, mailbox) -> tuple[int, str]:
@@ -83,7 +75,7 @@ def assert_exact(stack, state, user_id, expected) -> None:
     assert state["status"] == "completed", state
     assert state["processed_emails"] == state["total_emails"]
     with stack.app_context():
-        rows = stored(user_id)
+        rows = stored_identities(user_id)
         assert len(rows) == len(set(rows)), "an expense was stored twice"
         assert set(rows) == expected, "an expense was lost"
 

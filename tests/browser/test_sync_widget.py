@@ -221,16 +221,21 @@ SET_HIDDEN = """hidden => {
 }"""
 
 
+# Starts a sync as another tab would, leaving this page's widget to the stream; returns the
+# session's token.
+START_UNSEEN = """() => fetch("/sync_sessions", {method: "POST", headers: {
+    "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content}})
+    .then(() => fetch("/sync/widget")).then(r => r.text())
+    .then(html => /data-token="([^"]+)"/.exec(html)[1])"""
+
+
 def test_a_hidden_tab_holds_its_updates_and_catches_up_when_shown(browser, live):
     email = live.new_user(MESSAGES // 4)
     page = browser.new_page()
     log_in(page, live, email)
     wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'")
     page.evaluate(SET_HIDDEN, True)
-    token = page.evaluate("""() => fetch("/sync_sessions", {method: "POST", headers: {
-        "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content}})
-        .then(() => fetch("/sync/widget")).then(r => r.text())
-        .then(html => /data-token="([^"]+)"/.exec(html)[1])""")
+    token = page.evaluate(START_UNSEEN)
     deadline = time.monotonic() + 60
     while (
         page.request.get(f"{live.url}/sync_sessions/{token}/status.json").json()["status"]
@@ -256,8 +261,7 @@ def test_a_hidden_tab_whose_polls_went_on_shows_their_newest_state(browser, live
     log_in(page, live, email)
     wait_until(page, "window.syncWidget && window.syncWidget.connection === 'live'")
     page.evaluate(SET_HIDDEN, True)
-    page.evaluate("""() => fetch("/sync_sessions", {method: "POST", headers: {
-        "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content}})""")
+    page.evaluate(START_UNSEEN)
     wait_until(page, "window.syncWidget.pending !== null")  # an update held
     page.route("**/sync/stream*", lambda route: route.abort())
     page.evaluate("window.syncWidget.dropStream(); window.syncWidget.refused()")  # silence
