@@ -16,8 +16,10 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from itertools import islice
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import redis
 
@@ -32,19 +34,66 @@ YIELD_AFTER = 0.002  # seconds of delivering before the reader lets the streams 
 CONNECT_WAIT = 5.0  # seconds a new stream waits for the reader's Redis subscription
 
 
-class Frame(NamedTuple):
-    seq: int  # this process's order within the topic
-    event_id: str  # the Redis Stream id, sent as the SSE id
-    data: bytes  # the whole SSE frame, shared by every stream of the topic
-    terminal: bool
-    reset: bool  # a snapshot after a gap: sent even if its id is not newer
-    published_at: int | None
+class Frame:
+    """One event of a topic: what its streams send, rendered once in this process.
+
+    A stream whose browser shows the state of `base`, the event before it, sends `delta`:
+    only the parts that changed (Feed.delta). Any other stream (it opened or fell behind
+    meanwhile), or every stream of a frame without a delta, sends the whole widget, which
+    a frame with a delta renders the first time a stream needs it.
+    """
+
+    __slots__ = (
+        "seq",
+        "event_id",
+        "base",
+        "delta",
+        "terminal",
+        "reset",
+        "published_at",
+        "_whole",
+        "_render",
+    )
+
+    def __init__(
+        self,
+        event_id: str,
+        state: dict,
+        whole: bytes | Callable[[], bytes],
+        base: str | None = None,
+        delta: bytes | None = None,
+        reset: bool = False,
+    ):
+        self.seq = 0  # this process's order within the topic, set when the topic adds it
+        self.event_id = event_id  # the Redis Stream id, sent as the SSE id
+        self.base, self.delta = base, delta
+        self.terminal = state["status"] in TERMINAL_STATES
+        self.reset = reset  # a snapshot after a gap: sent even if its id is not newer
+        self.published_at = state.get("published_at")
+        # The whole frame's bytes, or how to render them.
+        self._whole: bytes | None = None
+        self._render: Callable[[], bytes] | None = None
+        if callable(whole):
+            self._render = whole
+        else:
+            self._whole = whole
+
+    def after(self, shown: str | None) -> bytes:
+        """The bytes for a browser that shows the state of event `shown`."""
+        if self.delta is not None and self.base == shown:
+            return self.delta
+        if self._whole is None:
+            assert self._render is not None
+            self._whole, self._render = self._render(), None
+        return self._whole
 
 
 class Feed(Protocol):
     """What a topic needs from the web layer: rendering and catching up."""
 
     def frame(self, event_id: str, payload: dict) -> bytes: ...
+
+    def delta(self, event_id: str, before: dict, payload: dict) -> bytes | None: ...
 
     def catch_up(self, last_id: str | None) -> list[tuple[str, dict, bool]]: ...
 
@@ -57,28 +106,39 @@ class Topic:
         self.streams = 0
         self.seq = 0  # of the newest frame
         self.last_id: str | None = None  # newest event id seen, for catching up
+        # The newest event's id and state (of a frame or of a stream's opening): what the
+        # next frame's delta starts from.
+        self._base: tuple[str, dict] | None = None
         self.wake = threading.Event()  # replaced, after being set, by every new frame
         self._frames: deque[Frame] = deque(maxlen=RECENT_FRAMES)
         self._lock = threading.Lock()
 
     def add(self, event_id: str, payload: dict, reset: bool = False) -> None:
-        data = self.feed.frame(event_id, payload)
-        state = payload["state"]
+        state, base = payload["state"], self._base
+        follows = base is None or reset or newer(base[0], event_id) is not False
+        delta = None
+        if base is not None and follows and not reset:
+            delta = self.feed.delta(event_id, base[1], payload)
+        if base is None or delta is None:
+            frame = Frame(event_id, state, self.feed.frame(event_id, payload), reset=reset)
+        else:
+            whole = partial(self.feed.frame, event_id, payload)
+            frame = Frame(event_id, state, whole, base[0], delta)
         with self._lock:
-            self.seq += 1
-            self._frames.append(
-                Frame(
-                    self.seq,
-                    event_id,
-                    data,
-                    state["status"] in TERMINAL_STATES,
-                    reset,
-                    state.get("published_at"),
-                )
-            )
+            self.seq = frame.seq = self.seq + 1
+            self._frames.append(frame)
             self.seen(event_id, reset)
+            if follows:
+                self._base = (event_id, state)
             wake, self.wake = self.wake, threading.Event()
         wake.set()
+
+    def opened(self, event_id: str, state: dict) -> None:
+        """A stream opened on the state of event_id: the next frame may start from it."""
+        with self._lock:
+            self.seen(event_id)
+            if self._base is None or newer(self._base[0], event_id):
+                self._base = (event_id, state)
 
     def seen(self, event_id: str, reset: bool = False) -> None:
         if reset or self.last_id is None or newer(self.last_id, event_id):
@@ -194,19 +254,27 @@ class Hub:
                 log.exception("a sync session's streams could not catch up")
 
     def _deliver(self, message: dict) -> None:
-        event = json.loads(message["data"])
-        if "started" in event:  # a session of a user started: their idle views follow it
-            watch = self._users.get(event["user"])
-            if watch is not None:
-                watch.notify(event["started"])
-            return
-        topic = self._topics.get(event["token"])
+        data = message["data"]
+        if data[:1] == b"{":  # a notice (JSON), or an event as workers sent them before
+            event = json.loads(data)
+            if "started" in event:  # a session of a user started: their idle views follow
+                watch = self._users.get(event["user"])
+                if watch is not None:
+                    watch.notify(event["started"])
+                return
+            token, event_id, payload = event["token"], event["id"], event["data"]
+            topic = self._topics.get(token)
+        else:  # "<token> <event id> <payload>": decoded only if a stream here watches
+            cut = data.find(b" ")
+            topic = self._topics.get(data[:cut].decode())
+            if topic is not None:
+                event_id, _, payload = data[cut + 1 :].decode().partition(" ")
         if topic is None:
             return  # nobody here watches that session
         try:
-            topic.add(event["id"], json.loads(event["data"]))
+            topic.add(event_id, json.loads(payload))
         except Exception:  # one bad event must not stop every other session's
-            log.exception("event %s of a sync session could not be rendered", event["id"])
+            log.exception("event %s of a sync session could not be rendered", event_id)
 
     def _run(self) -> None:
         delay, first = 0.1, True

@@ -43,9 +43,13 @@ ACCOUNT_FIELDS = (
     "bank",
     "counted",
 )
+LATEST_KEPT = 30 * 86400  # seconds a user's newest session is remembered
+LOGIN_KEPT = 900  # seconds a login nonce is remembered for streams (a logout forgets it)
 # Session fields besides the status: "counting" is "1" while the accounts' mail is counted,
 # "finished_at" (epoch ms) is set once the session ended, "trigger" says what started it
-# (models.TRIGGERS), so a scheduled sync is told apart in every widget.
+# (models.TRIGGERS), so a scheduled sync is told apart in every widget; "user", "id" (of
+# its row) and "labels" (JSON: each account's address by id) let a stream open without the
+# database.
 
 
 def session_key(token: str) -> str:
@@ -68,6 +72,17 @@ def scan_key(token: str, account_id: int) -> str:
     return f"es:sync:{token}:scan:{account_id}"
 
 
+def latest_key(user_id: int) -> str:
+    """The user's newest session, the one their streams follow (a hash: "token", "id",
+    "labels", and once it ended "final_id" and "final", its last event)."""
+    return f"es:user:{user_id}:latest"
+
+
+def login_key(user_id: int) -> str:
+    """The user's login nonce (models.User.session_nonce), as streams check it."""
+    return f"es:user:{user_id}:login"
+
+
 def account_lock_key(row_id: int) -> str:
     """The lock a job holds on an account of a session while it syncs it (AccountLock)."""
     return f"es:lock:row:{row_id}"
@@ -88,6 +103,19 @@ return 0
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+
+# A user's newest session, remembered from the database only if nothing is yet; and its
+# last event, kept only if it is still the newest.
+_REMEMBER = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'token', ARGV[1], 'id', ARGV[2], 'labels', ARGV[3])
+return redis.call('EXPIRE', KEYS[1], ARGV[4])
+"""
+_FINAL = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+return redis.call('HSET', KEYS[1], 'final_id', ARGV[2], 'final', ARGV[3])
 """
 
 
@@ -154,6 +182,8 @@ class Progress:
     def __init__(self, client: redis.Redis):
         self.redis = client
         self._gate = client.register_script(_GATE)
+        self._remember = client.register_script(_REMEMBER)
+        self._final = client.register_script(_FINAL)
 
     # -- writes (workers, and the web process when a user pauses or resumes) --------------
 
@@ -165,19 +195,29 @@ class Progress:
         started_at_ms: int,
         accounts: Iterable[dict],
         trigger: str = "manual",
+        owner: dict | None = None,
     ) -> None:
-        """Seed (or re-seed after a Redis restart) a session and its accounts."""
+        """Seed (or re-seed after a Redis restart) a session and its accounts.
+
+        `owner` ({"user", "id", "labels"}): whose session it is, its row and its accounts'
+        addresses, for the streams; an active session is also its user's newest."""
         accounts = list(accounts)
+        mapping = {
+            "status": status,
+            "started_at": started_at_ms,
+            "trigger": trigger,
+            "accounts": ",".join(str(a["id"]) for a in accounts),
+        }
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            session_key(token),
-            mapping={
-                "status": status,
-                "started_at": started_at_ms,
-                "trigger": trigger,
-                "accounts": ",".join(str(a["id"]) for a in accounts),
-            },
-        )
+        if owner is not None:
+            labels = json.dumps(owner["labels"])
+            mapping.update(user=owner["user"], id=owner["id"], labels=labels)
+            if status in SessionStatus.ACTIVE:
+                latest = latest_key(owner["user"])
+                pipe.delete(latest)
+                pipe.hset(latest, mapping={"token": token, "id": owner["id"], "labels": labels})
+                pipe.expire(latest, LATEST_KEPT)
+        pipe.hset(session_key(token), mapping=mapping)
         pipe.expire(session_key(token), EXPIRE_WHILE_ACTIVE)
         for account in accounts:
             key = account_key(token, account["id"])
@@ -187,6 +227,42 @@ class Progress:
 
     def exists(self, token: str) -> bool:
         return bool(self.redis.exists(session_key(token)))
+
+    def owner(self, token: str) -> dict | None:
+        """{"user", "id", "labels"} of a session seeded with its owner, while Redis holds it."""
+        user, row_id, labels = cast(
+            list, self.redis.hmget(session_key(token), ["user", "id", "labels"])
+        )
+        if not (user and row_id and labels):
+            return None
+        return {"user": int(user), "id": int(row_id), "labels": _labels(labels)}
+
+    def latest(self, user_id: int) -> dict | None:
+        """The user's newest session as remembered: {"token", "id", "labels", "final"},
+        "final" its last event (id, payload) once it ended, else None."""
+        fields = cast(dict, self.redis.hgetall(latest_key(user_id)))
+        if b"token" not in fields:
+            return None
+        final = None
+        if b"final" in fields:
+            final = (fields[b"final_id"].decode(), json.loads(fields[b"final"]))
+        return {
+            "token": fields[b"token"].decode(),
+            "id": int(fields[b"id"]),
+            "labels": _labels(fields[b"labels"]),
+            "final": final,
+        }
+
+    def remember_latest(self, user_id: int, token: str, row_id: int, labels: dict) -> None:
+        """Remember what the database says is the user's newest session, unless a session
+        that started meanwhile was remembered first."""
+        self._remember(
+            keys=[latest_key(user_id)], args=[token, row_id, json.dumps(labels), LATEST_KEPT]
+        )
+
+    def keep_final(self, user_id: int, token: str, event_id: str, payload: str) -> None:
+        """Keep how the user's newest session ended, for the streams that open on it."""
+        self._final(keys=[latest_key(user_id)], args=[token, event_id, payload])
 
     def statuses(self, tokens: list[str]) -> list[str | None]:
         """Each session's status as its progress keys have it (None: no keys)."""
@@ -295,7 +371,11 @@ class Progress:
         pipe.xadd(events_key(token), {"data": payload}, maxlen=EVENTS_KEPT, approximate=True)
         pipe.expire(events_key(token), EXPIRE_WHILE_ACTIVE)
         event_id = pipe.execute()[0].decode()
-        self.redis.publish(CHANNEL, json.dumps({"token": token, "id": event_id, "data": payload}))
+        if snapshot["status"] in SessionStatus.TERMINAL:
+            owner = cast(bytes | None, self.redis.hget(session_key(token), "user"))
+            if owner:
+                self.keep_final(int(owner), token, event_id, payload)
+        self.redis.publish(CHANNEL, event_message(token, event_id, payload))
         metrics.record_broadcast(kind)
         self._keep_halfway_estimate(token, snapshot)
         return event_id
@@ -321,9 +401,13 @@ class Progress:
         made_at, _, seconds = value.decode().partition(":")
         return float(made_at), int(seconds)
 
-    def last_event_id(self, token: str) -> str | None:
+    def newest_event(self, token: str) -> tuple[str, dict] | None:
+        """The session's newest event (id, payload), if any is kept."""
         newest = cast(list, self.redis.xrevrange(events_key(token), count=1))
-        return newest[0][0].decode() if newest else None
+        if not newest:
+            return None
+        entry_id, fields = newest[0]
+        return entry_id.decode(), json.loads(fields[b"data"])
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -471,6 +555,17 @@ def account_state(account_id: int, row: dict) -> dict:
 
 def _decode(row: dict) -> dict:
     return {k.decode(): v.decode() for k, v in row.items()}
+
+
+def _labels(value: bytes) -> dict[int, str]:
+    return {int(account_id): address for account_id, address in json.loads(value).items()}
+
+
+def event_message(token: str, event_id: str, payload: str) -> str:
+    """An event as CHANNEL carries it: "<token> <event id> <payload JSON>". Web processes
+    read the token and skip the payload of a session nobody there watches; notices (a
+    session started) are JSON objects."""
+    return f"{token} {event_id} {payload}"
 
 
 def newer(previous: str, current: str) -> bool | None:

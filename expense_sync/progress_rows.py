@@ -35,7 +35,13 @@ def seed_progress(session: SyncSession) -> None:
         started_at_ms=int(started.timestamp() * 1000),
         accounts=[account_fields(row) for row in session.accounts],
         trigger=session.trigger,
+        owner={"user": session.user_id, "id": session.id, "labels": account_labels(session)},
     )
+
+
+def account_labels(session: SyncSession) -> dict[int, str]:
+    """The address shown under each account's bank in the widget."""
+    return {row.email_account_id: row.email_account.address for row in session.accounts}
 
 
 def database_state(session: SyncSession) -> dict:

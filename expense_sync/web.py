@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import NotFound
 
 from . import formatting
+from .auth import STREAM_VIEWS
 from .states import AccountStatus, SessionStatus
 
 CSP = (
@@ -120,12 +121,14 @@ def _unavailable(error):
         response = render_template("error.html", code=503, message=message)
     except (RedisConnectionError, RedisTimeoutError, OperationalError):
         # The page itself needs the service (the signed-in user lives in the database).
-        response = render_template_string(PLAIN_PAGE, message=message)
+        response = render_template_string(
+            PLAIN_PAGE, title="Servicio no disponible", message=message
+        )
     return response, 503, {"Retry-After": "30"}
 
 
 PLAIN_PAGE = """<!doctype html><html lang="es"><meta charset="utf-8">
-<title>Servicio no disponible</title><p>{{ message }}</p></html>"""
+<title>{{ title }}</title><p>{{ message }}</p></html>"""
 
 
 def _error_page(error):
@@ -134,7 +137,10 @@ def _error_page(error):
     limit = getattr(error, "limit", None)  # Flask-Limiter's own words for some limits
     if code == 429 and limit is not None and limit.error_message:
         message = error.description
-    response = render_template("error.html", code=code, message=message)
+    if request.endpoint in STREAM_VIEWS:  # read by the page's script, not shown: no nav
+        response = render_template_string(PLAIN_PAGE, title=code, message=message)
+    else:
+        response = render_template("error.html", code=code, message=message)
     headers = {}
     retry_after = getattr(error, "retry_after", None)
     if code == 429 and retry_after:

@@ -6,6 +6,7 @@ import time
 import pytest
 from helpers import csrf_token
 from helpers import sse_events as events
+from selectolax.lexbor import LexborHTMLParser
 
 from expense_sync import gevent_support
 from expense_sync.extensions import db, get_redis
@@ -296,6 +297,44 @@ def test_streams_of_one_session_share_each_rendered_event(app, client, running, 
     assert running not in hub._topics
 
 
+def apply_out_of_band(page: str, update: str) -> str:
+    """What htmx does with an update's parts: each one takes the place of its element."""
+    doc = LexborHTMLParser(page)
+    for part in LexborHTMLParser(update).css("[hx-swap-oob]"):
+        assert part.attributes["hx-swap-oob"] == "outerMorph"
+        del part.attrs["hx-swap-oob"]
+        doc.css_first(f"#{part.id}").replace_with(part)
+    return doc.css_first("#sync-widget").html
+
+
+def same_markup(html: str) -> str:
+    return re.sub(r">\s+<", "><", LexborHTMLParser(html).css_first("#sync-widget").html)
+
+
+def test_after_the_whole_widget_an_update_sends_only_the_parts_that_changed(app, client, running):
+    stream_events = events(open_stream(client, running))
+    next(stream_events)
+    publish(app, running, processed=10, session_status="running")  # a new status: whole
+    last_id, _, page = next(e for e in stream_events if e[0] != "comment")
+    assert page.startswith('<section id="sync-widget"')
+    for before, processed in ((10, 20), (20, 30), (30, 45), (45, 45)):
+        publish(app, running, processed=processed)
+        event_id, _, update = next(e for e in stream_events if e[0] != "comment")
+        assert not update.startswith("<section") and len(update.encode()) <= 1024
+        assert 'id="sync-progress"' in update  # published-at: each update has its bar
+        assert "sync-account-2" not in update  # only the account that moved
+        assert ('id="sync-account-1-count"' in update) is (processed != before)
+        page = apply_out_of_band(page, update)
+        # The same event, whole, as a stream that missed the one before gets it.
+        replay = events(open_stream(client, running, **{"Last-Event-ID": last_id}))
+        replayed_id, _, whole = next(replay)
+        assert replayed_id == event_id and same_markup(page) == same_markup(whole)
+        last_id = event_id
+    assert data_attr(page, "processed") == "45" and 'id="sync-processed">45<' in page
+    publish(app, running, session_status="paused")
+    assert next(e for e in stream_events if e[0] != "comment")[2].startswith("<section")
+
+
 def test_frames_carry_no_indentation(client, running):
     raw = next(iter(open_stream(client, running).response))
     assert raw.startswith(b"id: ") and b"\ndata: <section" in raw
@@ -316,6 +355,9 @@ def test_a_stream_far_behind_skips_to_the_newest_frames():
         def frame(self, event_id, payload):
             return event_id.encode()
 
+        def delta(self, event_id, before, payload):
+            return None
+
     topic = Topic("t", Feed())
     state = {"status": "running", "published_at": None}
     for n in range(1, RECENT_FRAMES + 3):
@@ -325,6 +367,39 @@ def test_a_stream_far_behind_skips_to_the_newest_frames():
     assert len(kept) == RECENT_FRAMES and kept[-1].event_id == f"{RECENT_FRAMES + 2}-0"
     assert topic.since(topic.seq) == []
     assert topic.last_id == f"{RECENT_FRAMES + 2}-0"
+
+
+def test_a_frame_carries_the_changes_to_a_browser_that_shows_its_base_only():
+    from expense_sync.events import Topic
+
+    rendered = []
+
+    class Feed:
+        def frame(self, event_id, payload):
+            rendered.append(event_id)
+            return b"whole " + event_id.encode()
+
+        def delta(self, event_id, before, payload):
+            return b"delta %d-%d" % (before["n"], payload["state"]["n"])
+
+    def state(n):
+        return {"status": "running", "published_at": None, "n": n}
+
+    topic = Topic("t", Feed())
+    topic.add("1-0", {"state": state(1)})  # nothing to start from: the whole widget
+    topic.add("2-0", {"state": state(2)})
+    first, second = topic.since(0)
+    assert first.after(None) == b"whole 1-0" and second.after("1-0") == b"delta 1-2"
+    assert rendered == ["1-0"]  # a delta renders its whole frame only when one is needed
+    assert second.after("0-5") == second.after(None) == b"whole 2-0" and rendered == ["1-0", "2-0"]
+    topic.add("1-5", {"state": state(15)})  # late and older: the next delta does not start from it
+    topic.add("3-0", {"state": state(3)})
+    assert topic.since(3)[0].after("2-0") == b"delta 2-3"
+    topic.opened("4-0", state(4))  # a stream opened on a newer state than the topic's
+    topic.add("5-0", {"state": state(5)})
+    assert topic.since(4)[0].after("4-0") == b"delta 4-5"
+    topic.add("6-0", {"state": state(6)}, reset=True)  # a snapshot after a gap: whole
+    assert topic.since(5)[0].after("5-0") == b"whole 6-0"
 
 
 APART = """

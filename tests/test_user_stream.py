@@ -1,9 +1,11 @@
 """The user's stream: an idle dashboard follows any sync started anywhere, then the next."""
 
 import re
+from contextlib import contextmanager
 
 import pytest
 from helpers import sse_events
+from sqlalchemy import event
 
 from expense_sync.extensions import db, get_redis
 from expense_sync.models import EmailAccount, SyncSession, User
@@ -171,3 +173,62 @@ def test_a_view_showing_the_running_sync_gets_its_state_at_once(app, client, ana
     token = start_elsewhere(app, ana)
     reader = opened(open_user_stream(client, shown=token))
     assert token_and_status(widgets(reader)[2]) == (token, "pending")
+
+
+@contextmanager
+def connections_taken(app):
+    """Every database connection taken from the pool meanwhile."""
+    taken = []
+    with app.app_context():
+        engine = db.engine
+
+    def checkout(*_):
+        taken.append(1)
+
+    event.listen(engine, "checkout", checkout)
+    try:
+        yield taken
+    finally:
+        event.remove(engine, "checkout", checkout)
+
+
+def test_streams_open_without_the_database(app, client, ana):
+    """Who is logged in, which sync is theirs and how it ended: Redis answers all three, so
+    a burst of openings never waits for a connection of the pool."""
+    token = start_elsewhere(app, ana)
+    opened(client.get("/sync/stream", buffered=False)).close()  # remembers the login
+    with connections_taken(app) as taken:
+        reader = opened(client.get("/sync/stream", buffered=False))
+        assert token_and_status(widgets(reader)[2]) == (token, "pending")
+        reader.close()
+        session_stream = sse_events(client.get(f"/sync_sessions/{token}/stream", buffered=False))
+        assert 'data-status="pending"' in next(session_stream)[2]
+        session_stream.close()
+    assert taken == []
+    end(app, token)
+    with connections_taken(app) as taken:
+        reader = opened(client.get("/sync/stream", buffered=False))
+        assert token_and_status(widgets(reader)[2]) == (token, "completed")
+        reader.close()
+    assert taken == []
+
+
+def test_a_logout_refuses_the_streams_of_every_copy_of_the_login(app, auth, client, ana):
+    start_elsewhere(app, ana)
+    opened(client.get("/sync/stream", buffered=False)).close()  # remembered for streams
+    stolen = client.get_cookie("session").value
+    auth.logout()
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/sync/stream").status_code == 401
+
+
+def test_without_redis_s_copies_the_database_answers_and_they_are_kept_again(app, client, ana):
+    token = start_elsewhere(app, ana)
+    with app.app_context():
+        get_redis().flushdb()  # a Redis restart: nothing is remembered
+    reader = opened(client.get("/sync/stream", buffered=False))
+    assert token_and_status(widgets(reader)[2])[0] == token
+    reader.close()
+    with app.app_context():
+        assert Progress(get_redis()).latest(ana)["token"] == token

@@ -2,11 +2,16 @@
 
 import hmac
 
-from flask import Blueprint
+from flask import Blueprint, request
+from flask_login import UserMixin
+from redis import RedisError
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from ..extensions import db, login_manager
+from ..extensions import db, get_redis, login_manager
 from ..models import User
+from ..progress import LOGIN_KEPT, login_key
 
 bp = Blueprint("auth", __name__)
 
@@ -17,16 +22,73 @@ login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
 
+# The event streams: opened often (every tab's reconnect) and open for minutes, they check
+# the login against Redis's copy of the nonce, and never take a database connection for it.
+STREAM_VIEWS = ("sync.stream", "sync.user_stream")
+
+
+class StreamLogin(UserMixin):
+    """Who opened an event stream: their id, from a login checked against Redis."""
+
+    def __init__(self, user_id: int):
+        self.id = user_id
+
+
 @login_manager.user_loader
-def load_user(login_id: str) -> User | None:
+def load_user(login_id: str) -> User | StreamLogin | None:
     """Resolve `id:nonce`; a nonce rotated by logout or a new password no longer matches."""
     user_id, _, nonce = login_id.partition(":")
     if not user_id.isdigit():
         return None
+    if request.endpoint in STREAM_VIEWS:
+        return _stream_login(int(user_id), nonce)
     user = db.session.get(User, int(user_id))
     if user is None or not hmac.compare_digest(user.session_nonce, nonce):
         return None
     return user
+
+
+def _stream_login(user_id: int, nonce: str) -> StreamLogin | None:
+    redis = get_redis()
+    try:
+        known = redis.get(login_key(user_id))
+    except RedisError:
+        known = None
+    if known is None:  # not remembered (or Redis is away): the database says, once
+        try:
+            user = db.session.get(User, user_id)
+            known = user.session_nonce.encode() if user else b""
+        finally:
+            db.session.close()
+        try:
+            redis.set(login_key(user_id), known, ex=LOGIN_KEPT, nx=True)
+        except RedisError:
+            pass
+    if not known or not hmac.compare_digest(known, nonce.encode()):
+        return None
+    return StreamLogin(user_id)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changed_logins(session, _context) -> None:
+    """A nonce rotated or a user deleted: their streams' copy is forgotten on commit."""
+    changed = session.info.setdefault("changed_logins", set())
+    for row in session.dirty:
+        if isinstance(row, User) and inspect(row).attrs.session_nonce.history.has_changes():
+            changed.add(row.id)
+    changed.update(row.id for row in session.deleted if isinstance(row, User))
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_changed_logins(session) -> None:
+    changed = session.info.pop("changed_logins", None)
+    if changed:
+        get_redis().delete(*(login_key(user_id) for user_id in changed))
+
+
+@event.listens_for(Session, "after_rollback")
+def _keep_logins(session) -> None:
+    session.info.pop("changed_logins", None)
 
 
 def normal_email(email: str | None) -> str:

@@ -1,18 +1,20 @@
 """How a sync session's events become SSE frames of the widget, and the per-user cap on
 open streams: what both stream views (stream.py, user_stream.py) send and hold."""
 
+import json
 import re
 import threading
 from collections import deque
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+from .. import formatting
 from ..extensions import db, get_redis
 from ..models import SyncSession
 from ..progress import Progress
+from ..progress_rows import account_labels
 from ..states import SessionStatus
 from . import control
-from .views import account_labels
 
 # Sent to the oldest stream of a user who opened more than MAX_STREAMS_PER_USER in this
 # process: the page polls instead, and does not reopen it (that would close another).
@@ -44,6 +46,44 @@ def sse_data(text: str, breaks: re.Pattern = _ANY_BREAK) -> str:
     """Text as SSE data lines: every line break of any kind starts a new "data:" line, so no
     value (an IMAP host with a CR in a message) can end the event or add a field to it."""
     return "data: " + breaks.sub("\ndata: ", text) + "\n"
+
+
+def _shape(state: dict) -> tuple:
+    """What an update changes only rarely, and with it more than a few parts (the status,
+    the buttons, an account's icon or error): when it changes, the whole widget is sent."""
+    return (
+        state["status"],
+        state.get("trigger"),
+        state.get("counting"),
+        state.get("finished_at"),
+        state["time_remaining_seconds"] is None,  # the estimate's icon
+        tuple(
+            (a["id"], a["status"], a["bank"], a["counted"], a["error_message"])
+            for a in state["accounts"]
+        ),
+    )
+
+
+def _counting(state: dict) -> dict | None:
+    """The "counting" of the widget: shown while a running sync counts its mail."""
+    return state["counting"] if state["status"] == SessionStatus.RUNNING else None
+
+
+def _figures(s: dict) -> tuple:
+    return s["progress_percentage"], s["processed_emails"], s["total_emails"]
+
+
+# The widget's parts an update may send alone (templates/sync/_widget_parts.html), each
+# with what it shows: it is sent when that changed since the stream's last event.
+SESSION_PARTS = (
+    ("percentage", lambda s: s["progress_percentage"]),
+    ("figures", lambda s: (s["processed_emails"], s["total_emails"])),
+    ("bar", lambda s: (*_figures(s), s.get("published_at"))),
+    ("counts", lambda s: (s["detected_expenses"], s["error_count"], s["failed_accounts"])),
+    ("remaining", lambda s: formatting.remaining(s["time_remaining_seconds"])),
+)
+# Each account's: rendered with the session's counting, as in the whole widget.
+ACCOUNT_PARTS = (("account_figures", _figures), ("account_bar", _figures))
 
 
 class Slot:
@@ -90,26 +130,63 @@ class WidgetFeed:
     a topic keeps its feed as long as streams watch, and ORM rows would pin a session's
     worth of objects."""
 
-    def __init__(self, app, session, urls, user_id: int):
-        last = control.last_completed(user_id)
-        self.app, self.token, self.session_id = app, session.token, session.id
+    def __init__(self, app, urls, user_id: int, session: dict, final=None):
+        """`session`: its "token", row "id" and "labels" (each account's address by id);
+        `final`: its last event (id, payload) if it ended."""
+        self.app, self.user_id, self.final = app, user_id, final
+        self.token, self.session_id = session["token"], session["id"]
         self.template = app.jinja_env.get_template("sync/_widget.html")
+        self.parts = app.jinja_env.get_template("sync/_widget_parts.html").module
         # Topics render from the event reader, outside any request: URLs are built as the
         # opening request would build them (its application root), with no context to push.
         self.context = {
-            "sync_session": SimpleNamespace(token=session.token, finished_at=session.finished_at),
-            "labels": account_labels(session),
-            "last_completed": SimpleNamespace(finished_at=last.finished_at) if last else None,
+            "sync_session": SimpleNamespace(token=self.token, finished_at=None),
+            "labels": session["labels"],
             "url_for": lambda endpoint, **values: urls.build(endpoint, values),
             # One rendering serves every tab and browser of the user: nothing of one browser
             # session in it (forms take the CSRF token from the page's hx-headers).
             "shared": True,
         }
 
+    @classmethod
+    def of(cls, app, urls, user_id: int, token: str | None = None) -> "WidgetFeed | None":
+        """The feed of the user's session `token`, or of their newest one; None if there is
+        none (or it is not theirs). Needs an application context.
+
+        A stream opens often and lives for minutes: which session is a user's newest, how it
+        ended and who owns a session come from Redis, where sessions are seeded with them;
+        the database answers only for sessions Redis no longer holds, and is let go at once.
+        """
+        progress = Progress(get_redis())
+        latest = progress.latest(user_id)
+        if latest is not None and token in (None, latest["token"]):
+            return cls(app, urls, user_id, latest, latest["final"])
+        owner = progress.owner(token) if token else None
+        if owner is not None:
+            if owner["user"] != user_id:
+                return None
+            return cls(app, urls, user_id, {"token": token, **owner})
+        try:
+            if token:
+                row = db.session.scalar(
+                    db.select(SyncSession).filter_by(token=token, user_id=user_id)
+                )
+            else:
+                row = control.active_session(user_id) or control.latest_session(user_id)
+            if row is None:
+                return None
+            session = {"token": row.token, "id": row.id, "labels": account_labels(row)}
+            if not token:
+                progress.remember_latest(user_id, row.token, row.id, session["labels"])
+            return cls(app, urls, user_id, session)
+        finally:
+            db.session.close()
+
     def frame(self, event_id: str, payload: dict) -> bytes:
+        """The whole widget at this event."""
         state = payload["state"]
         context = self.context
-        if state.get("finished_at"):  # ended after this stream opened: "Terminó hace…"
+        if state.get("finished_at"):  # an ended one says when: "Terminó hace…"
             finished = datetime.fromtimestamp(state["finished_at"] / 1000, UTC)
             context = {
                 **context,
@@ -120,7 +197,27 @@ class WidgetFeed:
         # update goes to every open tab, so it is left out (the line breaks stay).
         # Unnamed: htmx's SSE extension swaps these into the widget; named ones (the toast)
         # become DOM events.
-        text = f"id: {self.token}:{event_id}\n{sse_data(html.strip(), _LINE_BREAK)}\n"
+        return self._event(event_id, html.strip(), payload)
+
+    def delta(self, event_id: str, before: dict, payload: dict) -> bytes | None:
+        """Only the parts that changed since state `before`, out of band; None when more
+        than those changed (the whole widget is sent then)."""
+        state = payload["state"]
+        if _shape(before) != _shape(state):
+            return None
+        parts, html = self.parts, []
+        for name, shows in SESSION_PARTS:
+            if shows(before) != shows(state):
+                html.append(getattr(parts, name)(state, True))
+        counting = _counting(state)
+        for old, account in zip(before["accounts"], state["accounts"], strict=True):
+            for name, shows in ACCOUNT_PARTS:
+                if shows(old) != shows(account):
+                    html.append(getattr(parts, name)(account, counting, True))
+        return self._event(event_id, "\n".join(html), payload)
+
+    def _event(self, event_id: str, html: str, payload: dict) -> bytes:
+        text = f"id: {self.token}:{event_id}\n{sse_data(html, _LINE_BREAK)}\n"
         if payload.get("message"):
             text += f"event: toast\n{sse_data(payload['message'])}\n"
         return text.encode()
@@ -134,14 +231,28 @@ class WidgetFeed:
         return [(event_id, payload, False) for event_id, payload in replay]
 
     def snapshot(self) -> list[tuple[str, dict, bool]]:
-        """The full current state: from Redis while it runs, else from the database."""
+        """The full current state: the newest event while it runs, how it ended once it
+        did (kept in Redis for the user's newest session, else from the database).
+
+        While it runs the state is exactly the one its event id names, so the updates after
+        it can carry only what changed."""
+        if self.final is not None:
+            event_id, payload = self.final  # its toast was shown when it came
+            return [(event_id, {**payload, "message": None}, True)]
         with self.app.app_context():
             progress = Progress(get_redis())
+            newest = progress.newest_event(self.token)
+            if newest is not None and progress.statuses([self.token])[0] in SessionStatus.ACTIVE:
+                event_id, payload = newest
+                return [(event_id, {**payload, "message": None}, True)]
             state = progress.snapshot(self.token)
+            event_id = newest[0] if newest else "0-0"
             if state is None or state["status"] in SessionStatus.TERMINAL:
                 try:
                     state = control.state(db.session.get(SyncSession, self.session_id))
                 finally:
                     db.session.close()
-            event_id = progress.last_event_id(self.token) or "0-0"
-        return [(event_id, {"kind": "snapshot", "message": None, "state": state}, True)]
+            payload = {"kind": "snapshot", "message": None, "state": state}
+            if state["status"] in SessionStatus.TERMINAL:
+                progress.keep_final(self.user_id, self.token, event_id, json.dumps(payload))
+        return [(event_id, payload, True)]

@@ -12,11 +12,10 @@ from flask_login import current_user
 
 from .. import metrics
 from ..events import get_hub
-from ..extensions import db, limiter
+from ..extensions import limiter
 from ..progress import TERMINAL_STATES, newer
 from . import bp
 from .feed import CLOSED, WidgetFeed, position_in, slots
-from .views import own_session
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,13 @@ def event_stream(body) -> Response:
 def stream(token: str):
     """Stream the widget: the current state first, then every update, until the end."""
     refuse_foreign_origin()
-    session = own_session(token)
+    app = current_app._get_current_object()
+    feed = WidgetFeed.of(app, app.create_url_adapter(request), current_user.id, token)
+    if feed is None:
+        abort(404)  # another user's session is as unknown as a missing one
     if request.method == "HEAD":
         return Response(mimetype="text/event-stream")
     log.info("stream opened user=%s ip=%s", current_user.id, request.remote_addr)
-    app = current_app._get_current_object()
-    feed = WidgetFeed(app, session, app.create_url_adapter(request), current_user.id)
-    db.session.close()  # a stream lives for minutes: its connection goes back to the pool now
     seen = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     return event_stream(follow_session(app, feed, position_in(token, seen), current_user.id))
 
@@ -83,7 +82,7 @@ def follow_session(app, feed: WidgetFeed, last_event_id: str | None, user_id: in
         hub.unsubscribe(topic)
         raise
     sent, payload = opening[-1][:2]
-    topic.seen(sent)
+    topic.opened(sent, payload["state"])
     slot = slots.claim(user_id, app.config["MAX_STREAMS_PER_USER"])
     done = payload["state"]["status"] in TERMINAL_STATES
     body = _follow(hub, topic, cursor, sent, frames, done, slot)
@@ -116,7 +115,7 @@ def _follow(hub, topic, cursor: int, sent: str, frames: list[bytes], done: bool,
             for frame in frames:
                 cursor = frame.seq
                 if frame.reset or newer(sent, frame.event_id) is not False:
-                    yield frame.data
+                    yield frame.after(sent)
                     metrics.record_event_sent(frame.published_at)
                     sent, done = frame.event_id, frame.terminal
                     if done:

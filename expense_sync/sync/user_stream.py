@@ -14,9 +14,8 @@ from flask_login import current_user
 from .. import metrics
 from ..events import get_hub
 from ..extensions import db, limiter
-from ..models import SyncSession
 from ..progress import TERMINAL_STATES, newer
-from . import bp, control
+from . import bp
 from .feed import CLOSED, WidgetFeed, position_in, session_of, slots
 from .stream import HEARTBEAT_SECONDS, event_stream, refuse_foreign_origin, stream_key
 
@@ -42,7 +41,7 @@ class Following:
             hub.unsubscribe(self.topic)
             raise
         self.sent, payload = opening[-1][:2]
-        self.topic.seen(self.sent)
+        self.topic.opened(self.sent, payload["state"])
         self.done = payload["state"]["status"] in TERMINAL_STATES
 
     def close(self) -> None:
@@ -52,18 +51,9 @@ class Following:
 
 
 def feed_of(app, urls, user_id: int, token: str | None) -> WidgetFeed | None:
-    """The feed of the user's session `token`, or of the active (else latest) one."""
+    """The feed of the user's session `token`, or of their newest one."""
     with app.app_context():
-        try:
-            if token:
-                session = db.session.scalar(
-                    db.select(SyncSession).filter_by(token=token, user_id=user_id)
-                )
-            else:
-                session = control.active_session(user_id) or control.latest_session(user_id)
-            return WidgetFeed(app, session, urls, user_id) if session else None
-        finally:
-            db.session.close()
+        return WidgetFeed.of(app, urls, user_id, token)
 
 
 @bp.get("/sync/stream")
@@ -154,7 +144,7 @@ def _next_frames(following: Following):
     for frame in frames:
         following.cursor = frame.seq
         if frame.reset or newer(following.sent, frame.event_id) is not False:
-            yield frame.data
+            yield frame.after(following.sent)
             metrics.record_event_sent(frame.published_at)
             following.sent, following.done = frame.event_id, frame.terminal
             if following.done:

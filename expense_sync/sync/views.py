@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from ..extensions import db, own_or_404
 from ..models import Expense, SyncSession, UnreadableEmail
+from ..progress_rows import account_labels
 from . import bp, control
 
 HISTORY_PAGE = 20
@@ -33,11 +34,6 @@ def widget_context(session: SyncSession | None) -> dict:
         "labels": account_labels(session) if session else {},
         "last_completed": control.last_completed(current_user.id),
     }
-
-
-def account_labels(session: SyncSession) -> dict[int, str]:
-    """The address shown under each account's bank in the widget."""
-    return {row.email_account_id: row.email_account.address for row in session.accounts}
 
 
 def render_widget(session: SyncSession | None):

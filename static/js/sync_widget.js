@@ -1,6 +1,7 @@
 // Keeps the sync widget live; htmx does the transport. In the tab that leads, #sync-live is
 // an hx-sse element: htmx's SSE extension reads the user's event stream, reconnects with
-// backoff and jitter, sends Last-Event-ID and morphs every fragment into #sync-widget.
+// backoff and jitter, sends Last-Event-ID and morphs every fragment into #sync-widget:
+// the whole widget first, then only the parts that changed (out-of-band swaps).
 // While the stream is down, #sync-poll polls the same fragment (hx-trigger "every").
 //
 // This file does what htmx has no attribute for. One tab per browser holds the stream (a
@@ -23,6 +24,7 @@
   var POLL_FAST = "2s";             // while a sync runs
   var POLL_SLOW = "10s";            // otherwise: a sync started elsewhere shows up within that
   var ALIVE_EVERY = 10000;          // how often the leading tab tells the others it streams
+  var WHOLE = '<section id="sync-widget"';   // how a fragment of the whole widget starts
 
   function toast(text, kind) {
     var box = document.getElementById("toasts");
@@ -43,6 +45,7 @@
     this.timers = {};
     this.aliveAt = 0;
     this.pending = null;
+    this.sharing = false;       // a stream's update is being swapped in: share the result
     this.leader = false;
     this.stopped = false;
     this.connection = "idle";
@@ -176,9 +179,17 @@
     this.setConnection("live");
     this.tellAlive();
     if (message.event) return;   // heartbeat; toast and closed come as DOM events
-    // A widget fragment: htmx morphs it in here, unless the tab is hidden.
-    if (this.channel) this.channel.postMessage({ type: "widget", html: message.data });
     if (!this.leader) this.watchFollower();
+    if (message.data.lastIndexOf(WHOLE, 0) !== 0) {
+      // Only the parts that changed since the stream's last event: htmx swaps them in out
+      // of band, hidden or not, as the next ones start from them; the other tabs get the
+      // whole widget once they are in.
+      if (this.pending) { var html = this.pending; this.pending = null; this.apply(html); }
+      this.sharing = true;
+      return;
+    }
+    // The whole widget: htmx morphs it in here, unless the tab is hidden.
+    if (this.channel) this.channel.postMessage({ type: "widget", html: message.data });
     if (document.hidden) {
       this.pending = message.data;
       event.detail.cancelled = true;
@@ -308,7 +319,12 @@
   };
 
   // The widget changed (a poll, the stream, a button): polling keeps pace with the sync.
-  WidgetController.prototype.onSwapped = function () {
+  WidgetController.prototype.onSwapped = function (event) {
+    if (this.sharing && this.fromStream(event)) {
+      this.sharing = false;
+      var widget = this.widget();
+      if (widget && this.channel) this.channel.postMessage({ type: "widget", html: widget.outerHTML });
+    }
     if (this.pace) this.startPolling();
   };
 

@@ -162,7 +162,8 @@ def test_widget_recovers_by_itself_after_a_long_outage(browser, live, dovecot, t
         )
         tries = page.evaluate("window.__reconnects")
         gaps = [b - a for a, b in zip(tries, tries[1:], strict=False)][1:]
-        assert all(gap <= 30000 for gap in gaps) and max(gaps) >= 17000, gaps
+        # At most 23 s + 25 % = 28.75 s, measured to the step (1 s) and a failed try's time.
+        assert all(gap <= 30000 + 1000 for gap in gaps) and max(gaps) >= 17000, gaps
         exact = (2000, 4000, 8000, 16000, 23000)
         assert any(min(abs(gap - e) for e in exact) > 1500 for gap in gaps), gaps
     finally:
