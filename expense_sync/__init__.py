@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import config as config_module
+from . import metrics
 from .extensions import csrf, db, init_redis, limiter, login_manager, migrate
 from .logs import configure_logging
 
@@ -42,6 +43,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     init_redis(app)
+    metrics.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -94,7 +94,7 @@ def metrics_endpoint():
             return "Se requiere un token.\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'}
         if not current_user.is_admin:
             abort(404)
-    body, content_type = metrics.exposition(request.headers.get("Accept"), _queue_collector())
+    body, content_type = metrics.exposition(request.headers.get("Accept"), *_collectors())
     return body, 200, {"Content-Type": content_type, "Cache-Control": "no-store"}
 
 
@@ -108,8 +108,12 @@ def _scraper() -> bool:
     )
 
 
-def _queue_collector() -> metrics.QueueCollector:
-    return metrics.QueueCollector(get_redis(), [current_app.config["RQ_QUEUE"]])
+def _collectors() -> tuple:
+    """What a scrape reads from Redis: the queue, and the workers' counters."""
+    return (
+        metrics.QueueCollector(get_redis(), [current_app.config["RQ_QUEUE"]]),
+        metrics.SharedCollector(get_redis()),
+    )
 
 
 @bp.get("/health")
@@ -121,7 +125,7 @@ def health():
 
 def health_figures() -> dict:
     """The figures of the health page, from the same scrape /metrics serves."""
-    found = metrics.samples(_queue_collector())
+    found = metrics.samples(*_collectors())
 
     def total(name: str, **labels) -> float:
         return sum(

@@ -1,14 +1,19 @@
 """Prometheus metrics: the metric objects, one small function per thing worth counting, and
 what /metrics exposes.
 
-One process (tests, `flask run`) uses prometheus_client's default in-process registry. Several
-(gunicorn workers, the RQ worker and its work-horses) need PROMETHEUS_MULTIPROC_DIR set before
-they start: each process then writes its values to files in that directory, and a scrape sums
-the files of every process on the host. prometheus_client decides this when a metric is
-created, that is when this module is imported; the scrape decides again from the environment,
-so a process can read a directory that other processes wrote.
+What the workers count (emails, expenses, errors, retries, syncs, broadcasts, the ETA's
+accuracy) is kept in Redis, one hash for the whole deployment, and read at scrape time: any
+web host shows all of it, wherever the workers run, and a worker that restarts continues
+the counts. What a web process counts about its own streams (open streams, events sent,
+their latency, refusals) stays in the process: one process (tests, `flask run`) uses
+prometheus_client's default in-process registry; several (gunicorn workers) need
+PROMETHEUS_MULTIPROC_DIR set before they start, each then writes its values to files in that
+directory, and a scrape sums the files of the host's processes. prometheus_client decides
+this when a metric is created, that is when this module is imported; the scrape decides
+again from the environment.
 """
 
+import logging
 import os
 import time
 
@@ -21,50 +26,25 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     multiprocess,
-    values,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import choose_encoder
 from rq import Queue, Worker
 
 from .states import SessionStatus
+
+log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ERROR_TYPES = ("network", "authentication", "server", "tls", "folder", "unreadable_email")
 REFUSAL_REASONS = ("rate_limited", "foreign_origin", "not_found", "not_logged_in")
 SYNC_OUTCOMES = (SessionStatus.COMPLETED, SessionStatus.FAILED)
 
-_work_horse_of: int | None = None
-
-
-def _process_identifier() -> str:
-    # Files are named after this. RQ forks a new work-horse for every job: named after their
-    # pids, they would leave a few files per job behind and every scrape would read them all.
-    # A worker runs one work-horse at a time, so its horses take turns on one set of files
-    # named after the worker (they continue its counts); the worker itself records nothing.
-    return f"horse-{_work_horse_of}" if _work_horse_of else str(os.getpid())
-
-
-if os.environ.get(MULTIPROC_ENV):
-    values.ValueClass = values.MultiProcessValue(process_identifier=_process_identifier)
 # A `_created` series per counter doubles what is stored and nothing here reads it.
 disable_created_metrics()
 
+# -- what a web process counts, in the process -------------------------------------------
 
-def enter_work_horse() -> None:
-    """Call first thing in an RQ work-horse, before anything is recorded."""
-    global _work_horse_of
-    _work_horse_of = os.getppid()
-
-
-EMAILS = Counter("expense_sync_emails_processed", "Emails read and classified by syncs.")
-EXPENSES = Counter("expense_sync_expenses_detected", "Expenses detected by syncs.")
-ERRORS = Counter(
-    "expense_sync_errors", "Sync errors: failed accounts by cause, and unreadable emails.", ["type"]
-)
-RETRIES = Counter("expense_sync_retries", "Mailbox retries after a transient failure.", ["type"])
-SYNCS = Counter("expense_sync_syncs_finished", "Syncs that ended, by outcome.", ["outcome"])
-BROADCASTS = Counter("expense_sync_broadcasts", "Progress snapshots published.", ["kind"])
 EVENTS = Counter("expense_sync_stream_events", "Live events written to browser streams.")
 LATENCY = Histogram(
     "expense_sync_broadcast_latency_seconds",
@@ -76,42 +56,79 @@ OPEN_STREAMS = Gauge(
     "expense_sync_open_streams", "Event streams open now.", multiprocess_mode="livesum"
 )
 REFUSALS = Counter("expense_sync_stream_refusals", "Stream subscriptions refused.", ["reason"])
-ETA_ERROR = Histogram(
-    "expense_sync_eta_relative_error",
-    "|estimate - actual| / actual of the time remaining shown at half way, per completed sync.",
-    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5),
-)
-
-# Series that exist at zero can be rated and alerted on before the first event.
-for _type in ERROR_TYPES:
-    ERRORS.labels(_type)
-for _reason in REFUSAL_REASONS:
+for _reason in REFUSAL_REASONS:  # series that exist at zero can be rated and alerted on
     REFUSALS.labels(_reason)
-for _outcome in SYNC_OUTCOMES:
-    SYNCS.labels(_outcome)
+
+# -- what the workers count, in Redis ----------------------------------------------------
+
+SHARED_KEY = "es:metrics"  # field "<name>" or "<name>:<label value>" -> count
+# name: (help, label, label values that exist at zero)
+SHARED_COUNTERS = {
+    "expense_sync_emails_processed": ("Emails read and classified by syncs.", None, ()),
+    "expense_sync_expenses_detected": ("Expenses detected by syncs.", None, ()),
+    "expense_sync_errors": (
+        "Sync errors: failed accounts by cause, and unreadable emails.",
+        "type",
+        ERROR_TYPES,
+    ),
+    "expense_sync_retries": ("Mailbox retries after a transient failure.", "type", ()),
+    "expense_sync_syncs_finished": ("Syncs that ended, by outcome.", "outcome", SYNC_OUTCOMES),
+    "expense_sync_broadcasts": ("Progress snapshots published.", "kind", ()),
+}
+ETA_ERROR = "expense_sync_eta_relative_error"
+ETA_ERROR_HELP = (
+    "|estimate - actual| / actual of the time remaining shown at half way, per completed sync."
+)
+ETA_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5)
+
+_shared: redis.Redis | None = None
+
+
+def init_app(app) -> None:
+    """Count the workers' figures in the app's Redis."""
+    global _shared
+    _shared = app.extensions["redis"]
+
+
+def _count(*increments: tuple[str, float]) -> None:
+    """Add to shared counters; a Redis that is away loses the counts, never the sync."""
+    if _shared is None:
+        return
+    try:
+        pipe = _shared.pipeline(transaction=False)
+        for field, amount in increments:
+            if isinstance(amount, float):
+                pipe.hincrbyfloat(SHARED_KEY, field, amount)
+            else:
+                pipe.hincrby(SHARED_KEY, field, amount)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("metrics not counted, Redis is away (%s)", type(exc).__name__)
 
 
 def record_batch(processed: int, detected: int, errors: int) -> None:
     """A batch of emails was stored with its checkpoint."""
-    EMAILS.inc(processed)
-    EXPENSES.inc(detected)
-    ERRORS.labels("unreadable_email").inc(errors)
+    _count(
+        ("expense_sync_emails_processed", processed),
+        ("expense_sync_expenses_detected", detected),
+        ("expense_sync_errors:unreadable_email", errors),
+    )
 
 
 def record_account_failure(kind: str) -> None:
-    ERRORS.labels(kind if kind in ERROR_TYPES else "server").inc()
+    _count((f"expense_sync_errors:{kind if kind in ERROR_TYPES else 'server'}", 1))
 
 
 def record_retry(kind: str) -> None:
-    RETRIES.labels(kind).inc()
+    _count((f"expense_sync_retries:{kind}", 1))
 
 
 def record_sync(outcome: str) -> None:
-    SYNCS.labels(outcome).inc()
+    _count((f"expense_sync_syncs_finished:{outcome}", 1))
 
 
 def record_broadcast(kind: str) -> None:
-    BROADCASTS.labels(kind).inc()
+    _count((f"expense_sync_broadcasts:{kind}", 1))
 
 
 def record_event_sent(published_at_ms: int | None) -> None:
@@ -143,7 +160,44 @@ def record_eta_accuracy(
     made_at, estimate = midpoint
     actual = (time.time() if now is None else now) - made_at
     if actual >= 1:  # below a second the relative error is noise
-        ETA_ERROR.observe(abs(estimate - actual) / actual)
+        error = abs(estimate - actual) / actual
+        bucket = next((str(b) for b in ETA_BUCKETS if error <= b), "+Inf")
+        _count((f"{ETA_ERROR}:{bucket}", 1), (f"{ETA_ERROR}:sum", float(error)))
+
+
+class SharedCollector:
+    """The workers' counters, read from Redis at scrape time (the same on every web host)."""
+
+    def __init__(self, connection: redis.Redis):
+        self.connection = connection
+
+    def collect(self):
+        try:
+            raw = self.connection.hgetall(SHARED_KEY)
+        except redis.RedisError:
+            return  # the queue collector's expense_sync_queue_up says Redis is away
+        values = {k.decode(): float(v) for k, v in raw.items()}
+        for name, (help_text, label, known) in SHARED_COUNTERS.items():
+            family = CounterMetricFamily(name, help_text, labels=[label] if label else None)
+            if label is None:
+                family.add_metric([], values.get(name, 0))
+            else:
+                prefix = name + ":"
+                found = {f[len(prefix) :]: v for f, v in values.items() if f.startswith(prefix)}
+                for value in dict.fromkeys([*known, *sorted(found)]):
+                    family.add_metric([value], found.get(value, 0))
+            yield family
+        counts = [values.get(f"{ETA_ERROR}:{b}", 0) for b in (*ETA_BUCKETS, "+Inf")]
+        cumulative, running = [], 0.0
+        for bound, count in zip((*map(str, ETA_BUCKETS), "+Inf"), counts, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        yield HistogramMetricFamily(
+            ETA_ERROR,
+            ETA_ERROR_HELP,
+            buckets=cumulative,
+            sum_value=values.get(f"{ETA_ERROR}:sum", 0),
+        )
 
 
 class QueueCollector:

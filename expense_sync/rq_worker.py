@@ -22,7 +22,6 @@ from rq.registry import StartedJobRegistry
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
 
-from . import metrics
 from .extensions import db
 from .jobs import reconcile
 from .progress import AccountLock
@@ -138,7 +137,6 @@ class AppWorker(Worker):
                     db.session.remove()
 
     def main_work_horse(self, job, queue):
-        metrics.enter_work_horse()
         with self.app.app_context():
             # Pooled connections were inherited from the parent: sharing them corrupts both.
             db.engine.dispose(close=False)
