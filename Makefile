@@ -58,14 +58,17 @@ system-run-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	  else echo "Please install: redis-server" >&2; exit 1; fi; }
 
-# The tests run a real IMAP server and a real browser, and check the alert rules with
-# Prometheus's promtool; on Debian as root we install them.
+# The tests run a real IMAP server and a real browser, check the alert rules with
+# Prometheus's promtool, and scale out behind HAProxy with Redis Sentinel; on Debian as
+# root we install them.
 system-test-deps:
 	@missing=""; \
 	command -v dovecot >/dev/null || missing="$$missing dovecot-imapd"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import redis
 
+from .extensions import redis_client
 from .progress import CHANNEL, TERMINAL_STATES, newer
 
 log = logging.getLogger(__name__)
@@ -279,9 +280,7 @@ class Hub:
     def _run(self) -> None:
         delay, first = 0.1, True
         while not self._closed:
-            client = redis.Redis.from_url(
-                self._url, socket_keepalive=True, health_check_interval=10
-            )
+            client = redis_client(self._url, socket_keepalive=True, health_check_interval=10)
             try:
                 pubsub = self._pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)

@@ -1,5 +1,7 @@
 """Unbound extensions and accessors for Redis and the RQ queue."""
 
+from urllib.parse import unquote, urlsplit
+
 import redis
 from flask import current_app
 from flask_limiter import Limiter
@@ -10,6 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 from rq import Queue
 from sqlalchemy.orm import DeclarativeBase
 
@@ -33,10 +36,33 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 
 
+def redis_client(url: str, **options) -> redis.Redis:
+    """A client for a REDIS_URL: redis://, rediss:// or unix:// as redis-py reads them, or
+    redis+sentinel://[:password@]host:port[,host:port...]/service[/db], whose client asks
+    the Sentinels for the service's current primary at every (re)connection, so a failover
+    costs a reconnect. Flask-Limiter and rq-dashboard read the same form."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis+sentinel":
+        return redis.Redis.from_url(url, **options)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    sentinels = []
+    for address in hosts.split(","):
+        host, _, port = address.rpartition(":")
+        sentinels.append((host, int(port)) if host else (port, 26379))
+    service, _, db = parts.path.strip("/").partition("/")
+    if not service:
+        raise ValueError("a redis+sentinel:// URL names its service: .../<service>[/<db>]")
+    password = unquote(credentials.partition(":")[2]) or None
+    sentinel = Sentinel(
+        sentinels, sentinel_kwargs={"socket_timeout": 1, "socket_connect_timeout": 1}
+    )
+    return sentinel.master_for(service, db=int(db or 0), password=password, **options)
+
+
 def init_redis(app) -> None:
     """Create the app's Redis client; connections are made lazily on first use."""
     # A few quick retries ride out a Redis restart; longer outages surface as errors.
-    app.extensions["redis"] = redis.Redis.from_url(
+    app.extensions["redis"] = redis_client(
         app.config["REDIS_URL"],
         health_check_interval=30,
         socket_connect_timeout=5,

@@ -22,7 +22,7 @@ from rq.registry import StartedJobRegistry
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
 
-from .extensions import db
+from .extensions import db, redis_client
 from .jobs import reconcile
 from .progress import AccountLock
 
@@ -33,7 +33,7 @@ MAINTENANCE_INTERVAL = 10  # seconds; also the longest a dead worker on this hos
 
 def redis_connection(url: str) -> Redis:
     """A connection that rides out a Redis restart instead of killing the worker."""
-    return Redis.from_url(
+    return redis_client(
         url,
         retry=Retry(ExponentialBackoff(cap=10, base=0.2), retries=30),
         retry_on_error=[ConnectionError, TimeoutError],

@@ -91,18 +91,22 @@ def _redis_binary() -> str:
 
 
 class RedisServer:
-    """A throwaway redis-server without persistence on a free port."""
+    """A throwaway redis-server without persistence on a free port; `replica_of`: the port
+    of the primary it replicates."""
 
-    def __init__(self) -> None:
+    def __init__(self, replica_of: int | None = None) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
         self._process: subprocess.Popen[bytes] | None = None
+        self._replica_of = replica_of
         self.start()
 
     def start(self) -> None:
         args = [_redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--appendonly", "no", "--dir", str(self._dir)]
+        if self._replica_of:
+            args += ["--replicaof", "127.0.0.1", str(self._replica_of)]
         log = self._dir / "redis.log"
         self._process = _spawn(args, log)
 
@@ -131,6 +135,102 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+SENTINEL_CONF = """\
+port {port}
+bind 127.0.0.1
+dir {dir}
+sentinel monitor {service} 127.0.0.1 {primary} {quorum}
+sentinel down-after-milliseconds {service} 1000
+sentinel failover-timeout {service} 5000
+sentinel parallel-syncs {service} 1
+"""
+
+
+class SentinelServer:
+    """Debian's redis-sentinel watching the primary on `primary` as `service`."""
+
+    def __init__(self, primary: int, service: str = "mymaster", quorum: int = 2) -> None:
+        self.port = free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="sentinel-test-"))
+        config = self._dir / "sentinel.conf"  # Sentinel rewrites it: its own copy
+        config.write_text(
+            SENTINEL_CONF.format(
+                port=self.port, dir=self._dir, service=service, primary=primary, quorum=quorum
+            )
+        )
+        log = self._dir / "sentinel.log"
+        binary = shutil.which("redis-sentinel") or "/usr/bin/redis-sentinel"
+        if not Path(binary).exists():
+            raise RuntimeError("redis-sentinel is not installed (Debian: redis-sentinel)")
+        self._process: subprocess.Popen[bytes] | None = _spawn([binary, str(config)], log)
+
+        def pongs() -> bool:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+
+        _wait_for(pongs, "redis-sentinel", self._process, log)
+
+    def close(self) -> None:
+        _stop(self._process)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+HAPROXY_CONF = """\
+global
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 1h
+    timeout server 1h
+    timeout tunnel 1h
+    retries 3
+    option redispatch
+frontend web
+    bind 127.0.0.1:{port}
+    default_backend app
+backend app
+    balance roundrobin
+    option httpchk GET /healthz
+{servers}
+"""
+
+
+class HAProxy:
+    """Debian's HAProxy in front of web processes on `backends` (ports): round robin,
+    health-checked every 200 ms, a refused connection sent to the other, and nothing
+    buffered (HAProxy streams responses as they come, which event streams need)."""
+
+    def __init__(self, backends: list[int]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._dir = Path(tempfile.mkdtemp(prefix="haproxy-test-"))
+        servers = "\n".join(
+            f"    server web{i} 127.0.0.1:{port} check inter 200ms fall 1 rise 2"
+            for i, port in enumerate(backends)
+        )
+        config = self._dir / "haproxy.cfg"
+        config.write_text(HAPROXY_CONF.format(port=self.port, servers=servers))
+        log = self._dir / "haproxy.log"
+        binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        if not Path(binary).exists():
+            raise RuntimeError("haproxy is not installed (Debian: haproxy)")
+        self._process: subprocess.Popen[bytes] | None = _spawn(
+            [binary, "-db", "-f", str(config)], log
+        )
+
+        def listens() -> bool:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+
+        _wait_for(listens, "haproxy", self._process, log)
+
+    def close(self) -> None:
+        _stop(self._process)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 DOVECOT_CONF = """\

@@ -58,3 +58,17 @@ def test_key_rotation_keeps_old_tokens_readable(app):
         rotated = crypto.rotate(old)
         app.config["ENCRYPTION_KEYS"] = app.config["ENCRYPTION_KEYS"][:1]
         assert crypto.decrypt(rotated) == "secreto"
+
+
+def test_a_sentinel_url_names_the_sentinels_the_service_and_the_database():
+    from expense_sync.extensions import redis_client
+
+    client = redis_client("redis+sentinel://:s%40cret@10.0.0.1:26380,10.0.0.2/primary/3")
+    pool = client.connection_pool
+    assert pool.service_name == "primary"
+    assert pool.connection_kwargs["db"] == 3 and pool.connection_kwargs["password"] == "s@cret"
+    sentinels = [s.connection_pool.connection_kwargs for s in pool.sentinel_manager.sentinels]
+    assert [(s["host"], s["port"]) for s in sentinels] == [("10.0.0.1", 26380), ("10.0.0.2", 26379)]
+    with pytest.raises(ValueError, match="names its service"):
+        redis_client("redis+sentinel://10.0.0.1:26379")
+    assert redis_client("redis://127.0.0.1:6390/2").connection_pool.connection_kwargs["db"] == 2
