@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import TIMEDELTA_UNITS, format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from flask import Flask
 
@@ -45,14 +45,30 @@ def time_ago(value: datetime | None) -> str:
     return format_timedelta(value - now_utc(), add_direction=True, threshold=1.1, locale=LOCALE)
 
 
-@lru_cache(maxsize=1024)
 def remaining(seconds: int | None) -> str:
     """Say how long a sync still needs, e.g. "Tiempo restante: ~3 minutos"."""
     if seconds is None:
         return ""
     if seconds < 60:
         return "Tiempo restante: menos de un minuto"
-    return f"Tiempo restante: ~{format_timedelta(seconds, threshold=1.1, locale=LOCALE)}"
+    # Every update has a new estimate, but few words: Babel's choice of unit and count
+    # (format_timedelta's own rule) is the key the answer is remembered by.
+    for unit, size in TIMEDELTA_UNITS:
+        if seconds / size >= REMAINING_THRESHOLD:
+            return _remaining(unit, int(round(seconds / size)))
+    return _remaining("second", int(seconds))
+
+
+REMAINING_THRESHOLD = 1.1
+
+
+@lru_cache(maxsize=512)
+def _remaining(unit: str, count: int) -> str:
+    # No larger unit (an infinite threshold): `count` of `unit` exactly.
+    span = format_timedelta(
+        count * dict(TIMEDELTA_UNITS)[unit], threshold=float("inf"), granularity=unit, locale=LOCALE
+    )
+    return f"Tiempo restante: ~{span}"
 
 
 KINDS = {

@@ -242,3 +242,16 @@ def test_an_ended_sessions_keys_are_the_ones_it_named_and_only_they_expire(redis
     assert redis_client.ttl(session_key("other")) > EXPIRE_AFTER_END
     progress.forget("tok")
     assert not any(redis_client.exists(key) for key in keys)
+
+
+def test_the_time_remaining_reads_as_babel_words_it_whatever_the_estimate():
+    from babel.dates import format_timedelta
+
+    from expense_sync.formatting import remaining
+
+    assert remaining(None) == "" and remaining(59) == "Tiempo restante: menos de un minuto"
+    assert remaining(90) == "Tiempo restante: ~2 minutos"
+    assert remaining(3930) == "Tiempo restante: ~66 minutos"  # 1.09 h: not yet "1 hora"
+    for seconds in [*range(60, 200_000, 7), 86_400 * 40, 31_536_000 * 3 + 99]:
+        words = format_timedelta(seconds, threshold=1.1, locale="es_CR")
+        assert remaining(seconds) == f"Tiempo restante: ~{words}", seconds

@@ -77,7 +77,8 @@ def _figures(s: dict) -> tuple:
 # with what it shows: it is sent when that changed since the stream's last event.
 SESSION_PARTS = (
     ("percentage", lambda s: s["progress_percentage"]),
-    ("figures", lambda s: (s["processed_emails"], s["total_emails"])),
+    ("processed", lambda s: s["processed_emails"]),
+    ("total", lambda s: s["total_emails"]),
     ("bar", lambda s: (*_figures(s), s.get("published_at"))),
     ("counts", lambda s: (s["detected_expenses"], s["error_count"], s["failed_accounts"])),
     ("remaining", lambda s: formatting.remaining(s["time_remaining_seconds"])),

@@ -105,6 +105,7 @@ def _follow(app, urls, hub, watch, seen: int, following: Following | None, slot)
         if following is not None:
             yield from following.frames
             following.frames = None
+            yield b""  # let the server drop its reference to the last frame while we wait
         while not slot.closed:
             if following is not None and not following.done:
                 yield from _next_frames(following)
@@ -123,6 +124,7 @@ def _follow(app, urls, hub, watch, seen: int, following: Following | None, slot)
             following = Following(hub, feed)
             yield from following.frames
             following.frames = None
+            yield b""
         yield CLOSED
     finally:
         if following is not None:
