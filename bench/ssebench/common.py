@@ -14,7 +14,8 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+# The product measured: this checkout, or another one (bench/sse_compare.py --product).
+ROOT = Path(os.environ.get("BENCH_PRODUCT_ROOT") or Path(__file__).resolve().parents[2])
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
