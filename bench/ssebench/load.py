@@ -318,9 +318,11 @@ def floor_subscriber(conn, redis_url: str) -> None:
             raw.append((time.time(), message["data"]))
     records = []
     for received, data in raw:  # parse after the run, off the measured path
-        event = json.loads(data)
-        published = json.loads(event["data"])["state"].get("published_at") or 0
-        records.append((event["token"], event["id"], received, published))
+        if data[:1] == b"{":
+            continue  # a notice (a session started), not an event
+        token, event_id, payload = data.decode().split(" ", 2)  # progress.event_message
+        published = json.loads(payload)["state"].get("published_at") or 0
+        records.append((token, event_id, received, published))
     conn.send(records)
 
 

@@ -56,7 +56,6 @@ def _shape(state: dict) -> tuple:
         state.get("trigger"),
         state.get("counting"),
         state.get("finished_at"),
-        state["time_remaining_seconds"] is None,  # the estimate's icon
         tuple(
             (a["id"], a["status"], a["bank"], a["counted"], a["error_message"])
             for a in state["accounts"]
