@@ -1,10 +1,13 @@
 """The Redis progress contract: key names, fields, states, snapshots, throttling, ETA, events.
 
-No other module spells a Redis key. Workers write each account's counts as absolute values
-taken from the database checkpoint they just committed, so a retried batch or a restarted
-Redis can never make a count drift; the session's figures are the sum of its accounts.
-Every broadcast is a full snapshot, appended to a short per-session Redis Stream (replay
-for Last-Event-ID) and announced on one pub/sub channel that each web process reads once.
+No other module spells a Redis key of the product's state (metrics.py keeps its counters
+under one key of its own, and RQ and Flask-Limiter theirs). Workers write each account's
+counts as absolute values taken from the database checkpoint they just committed, so a
+retried batch or a restarted Redis can never make a count drift; the session's figures are
+the sum of its accounts. Every broadcast is a full snapshot, appended to a short
+per-session Redis Stream (replay for Last-Event-ID) and announced on one pub/sub channel
+that each web process reads once; what streams need to open without the database (who
+owns a session, the user's newest one and how it ended, the login nonce) is kept here too.
 """
 
 import json

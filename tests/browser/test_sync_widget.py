@@ -304,6 +304,49 @@ def test_ten_tabs_all_stay_live_on_one_stream(browser, live):
     context.close()
 
 
+def test_a_tab_without_the_stream_follows_the_updates_of_parts(browser, live, dovecot):
+    # The stream sends the whole widget, then only the parts that changed; the tab that
+    # holds it shares the widget those made, so the others move with it, mid-sync too.
+    email = live.new_user(MESSAGES, imap=dovecot)
+    context = browser.new_context()
+    leader = context.new_page()
+    log_in(leader, live, email)
+    wait_until(leader, "window.syncWidget && window.syncWidget.leader === true")
+    other = context.new_page()
+    other.goto(live.url + "/sync")
+    wait_until(other, "window.syncWidget && window.syncWidget.leader === false")
+    polls = []
+    other.on("request", lambda r: polls.append(r.url) if "/sync/widget" in r.url else None)
+    parts = []
+    leader.on("console", lambda m: parts.append(m.text) if m.text.startswith("part:") else None)
+    leader.evaluate(
+        """() => document.getElementById("sync-panel").addEventListener(
+            "htmx:sse:before:message", e => {
+              const d = e.detail.message.data || "";
+              if (d && !d.startsWith('<section id="sync-widget"')) console.log("part:" + d.length);
+            })"""
+    )
+    start(leader)
+    seen = set()
+    deadline = time.monotonic() + 120
+    while len(seen) < 3:
+        assert time.monotonic() < deadline, seen
+        state = progress(other)
+        if state["status"] == "running":
+            seen.add(state["processed"])
+        elif state["status"] == "completed":
+            break
+        time.sleep(0.2)
+    assert len(seen) >= 3, seen  # the follower moved while the sync ran,
+    assert polls == [], polls  # on what the leading tab shared, not on polls of its own
+    assert parts and all(int(p.split(":")[1]) < 2048 for p in parts), parts[:5]
+    wait_until(
+        other, "document.getElementById('sync-progress').dataset.status === 'completed'", 120
+    )
+    assert progress(other)["now"] == progress(leader)["now"] == "100"
+    context.close()
+
+
 def test_pause_and_resume(browser, live, dovecot):
     # Over IMAP, like the bar's test: the time goes on reading mail, not on scanning headers.
     email = live.new_user(MESSAGES * 2, imap=dovecot)
