@@ -8,6 +8,8 @@ from collections import deque
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+from markupsafe import Markup
+
 from .. import formatting
 from ..extensions import db, get_redis
 from ..models import SyncSession
@@ -71,6 +73,9 @@ def _counting(state: dict) -> dict | None:
 def _figures(s: dict) -> tuple:
     return s["progress_percentage"], s["processed_emails"], s["total_emails"]
 
+
+# What makes a part of an update swap out of band: htmx morphs it into its element.
+OOB = Markup(' hx-swap-oob="outerMorph"')
 
 # The widget's parts an update may send alone (templates/sync/_widget_parts.html), each
 # with what it shows: it is sent when that changed since the stream's last event.
@@ -208,12 +213,12 @@ class WidgetFeed:
         parts, html = self.parts, []
         for name, shows in SESSION_PARTS:
             if shows(before) != shows(state):
-                html.append(getattr(parts, name)(state, True))
+                html.append(getattr(parts, name)(state, OOB))
         counting = _counting(state)
         for old, account in zip(before["accounts"], state["accounts"], strict=True):
             for name, shows in ACCOUNT_PARTS:
                 if shows(old) != shows(account):
-                    html.append(getattr(parts, name)(account, counting, True))
+                    html.append(getattr(parts, name)(account, counting, OOB))
         return self._event(event_id, "\n".join(html), payload)
 
     def _event(self, event_id: str, html: str, payload: dict) -> bytes:
