@@ -12,10 +12,11 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from redis import RedisError
 
 from . import crypto, oauth
 from .account_mail import probe
-from .extensions import db, own_or_404
+from .extensions import db, get_redis, own_or_404
 from .forms import AccountForm, shown_path
 from .mailboxes import MailboxError, providers
 from .mailboxes.imap_certs import shown as shown_fingerprint
@@ -23,6 +24,7 @@ from .mailboxes.providers import PROVIDERS, provider_of
 from .models import EmailAccount, bank_names
 from .oauth import views as oauth_views
 from .personal_data import erase_account
+from .progress import Progress
 from .sync import control
 from .web import CSP
 
@@ -192,6 +194,10 @@ def delete(account_id: int):
         return redirect(url_for("accounts.index"))
     erase_account(account)
     db.session.commit()
+    try:  # the newest session's addresses name it: streams read them again from the rows
+        Progress(get_redis()).forget_user(current_user.id, login=False)
+    except RedisError:
+        log.warning("the deleted account's address stays in Redis for up to 30 days")
     flash(f"Cuenta {account.address} eliminada.", "info")
     return redirect(url_for("accounts.index"))
 

@@ -94,7 +94,7 @@ class Feed(Protocol):
 
     def frame(self, event_id: str, payload: dict) -> bytes: ...
 
-    def delta(self, event_id: str, before: dict, payload: dict) -> bytes | None: ...
+    def delta(self, event_id: str, base_id: str, before: dict, payload: dict) -> bytes | None: ...
 
     def catch_up(self, last_id: str | None) -> list[tuple[str, dict, bool]]: ...
 
@@ -119,7 +119,7 @@ class Topic:
         follows = base is None or reset or newer(base[0], event_id) is not False
         delta = None
         if base is not None and follows and not reset:
-            delta = self.feed.delta(event_id, base[1], payload)
+            delta = self.feed.delta(event_id, base[0], base[1], payload)
         if base is None or delta is None:
             frame = Frame(event_id, state, self.feed.frame(event_id, payload), reset=reset)
         else:

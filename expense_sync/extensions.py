@@ -52,11 +52,14 @@ def redis_client(url: str, **options) -> redis.Redis:
     service, _, db = parts.path.strip("/").partition("/")
     if not service:
         raise ValueError("a redis+sentinel:// URL names its service: .../<service>[/<db>]")
-    password = unquote(credentials.partition(":")[2]) or None
+    user, _, password = (unquote(part) or None for part in credentials.partition(":"))
+    # The credentials serve the Sentinels and the servers, as Flask-Limiter uses them.
+    auth = {"username": user, "password": password}
     sentinel = Sentinel(
-        sentinels, sentinel_kwargs={"socket_timeout": 1, "socket_connect_timeout": 1}
+        sentinels,
+        sentinel_kwargs={"socket_timeout": 1, "socket_connect_timeout": 1, **auth},
     )
-    return sentinel.master_for(service, db=int(db or 0), password=password, **options)
+    return sentinel.master_for(service, db=int(db or 0), **auth, **options)
 
 
 def init_redis(app) -> None:

@@ -29,6 +29,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.utils import floatToGoString
 from rq import Queue, Worker
 
 from .states import SessionStatus
@@ -161,7 +162,7 @@ def record_eta_accuracy(
     actual = (time.time() if now is None else now) - made_at
     if actual >= 1:  # below a second the relative error is noise
         error = abs(estimate - actual) / actual
-        bucket = next((str(b) for b in ETA_BUCKETS if error <= b), "+Inf")
+        bucket = next((floatToGoString(b) for b in ETA_BUCKETS if error <= b), "+Inf")
         _count((f"{ETA_ERROR}:{bucket}", 1), (f"{ETA_ERROR}:sum", float(error)))
 
 
@@ -187,9 +188,12 @@ class SharedCollector:
                 for value in dict.fromkeys([*known, *sorted(found)]):
                     family.add_metric([value], found.get(value, 0))
             yield family
-        counts = [values.get(f"{ETA_ERROR}:{b}", 0) for b in (*ETA_BUCKETS, "+Inf")]
+        # Bounds written as prometheus_client writes them ("1.0"), so the series keep their
+        # names whichever code exposed them.
+        bounds = (*map(floatToGoString, ETA_BUCKETS), "+Inf")
+        counts = [values.get(f"{ETA_ERROR}:{b}", 0) for b in bounds]
         cumulative, running = [], 0.0
-        for bound, count in zip((*map(str, ETA_BUCKETS), "+Inf"), counts, strict=True):
+        for bound, count in zip(bounds, counts, strict=True):
             running += count
             cumulative.append((bound, running))
         yield HistogramMetricFamily(

@@ -99,6 +99,7 @@ def delete():
     session.clear()
     tokens, rows = personal_data.erase(user)
     progress = Progress(get_redis())
+    progress.forget_user(user.id)
     for token in tokens:
         progress.forget(token)
     if rows:

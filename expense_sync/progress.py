@@ -47,7 +47,7 @@ ACCOUNT_FIELDS = (
     "counted",
 )
 LATEST_KEPT = 30 * 86400  # seconds a user's newest session is remembered
-LOGIN_KEPT = 900  # seconds a login nonce is remembered for streams (a logout forgets it)
+LOGIN_KEPT = 300  # seconds a login nonce is remembered for streams (a logout forgets it)
 # Session fields besides the status: "counting" is "1" while the accounts' mail is counted,
 # "finished_at" (epoch ms) is set once the session ended, "trigger" says what started it
 # (models.TRIGGERS), so a scheduled sync is told apart in every widget; "user", "id" (of
@@ -239,6 +239,12 @@ class Progress:
         if not (user and row_id and labels):
             return None
         return {"user": int(user), "id": int(row_id), "labels": _labels(labels)}
+
+    def forget_user(self, user_id: int, login: bool = True) -> None:
+        """Forget what streams keep of a user: their newest session (an account of it was
+        deleted) and, with `login`, their login nonce (the user was deleted)."""
+        keys = [latest_key(user_id)] + ([login_key(user_id)] if login else [])
+        self.redis.delete(*keys)
 
     def latest(self, user_id: int) -> dict | None:
         """The user's newest session as remembered: {"token", "id", "labels", "final"},

@@ -118,6 +118,8 @@ def _unavailable(error):
         (text for kind, text in UNAVAILABLE.items() if isinstance(error, kind)), UNAVAILABLE_DEFAULT
     )
     try:
+        if request.endpoint in STREAM_VIEWS:  # read by the page's script: no nav, no user
+            raise RedisConnectionError("a stream's answer is plain")
         response = render_template("error.html", code=503, message=message)
     except (RedisConnectionError, RedisTimeoutError, OperationalError):
         # The page itself needs the service (the signed-in user lives in the database).

@@ -124,7 +124,7 @@ def test_a_sync_records_emails_expenses_and_errors(app, client, dovecot, tmp_pat
     assert samples[("expense_sync_broadcasts_total", (("kind", "state"),))] >= 4
     # No files per forked work-horse (RQ forks one per job, 3 ran): the worker's own only.
     pids = {re.sub(r"^[a-z_]+_", "", p.stem) for p in worker_host.iterdir()}
-    assert len(pids) <= 1, sorted(p.name for p in worker_host.iterdir())
+    assert len(pids) == 1, sorted(p.name for p in worker_host.iterdir())
 
 
 def test_a_stream_counts_itself_its_events_and_their_latency(app, client, auth, tmp_path):

@@ -297,14 +297,18 @@ def test_streams_of_one_session_share_each_rendered_event(app, client, running, 
     assert running not in hub._topics
 
 
-def apply_out_of_band(page: str, update: str) -> str:
-    """What htmx does with an update's parts: each one takes the place of its element."""
+def apply_out_of_band(page: str, update: str, event_id: str) -> str:
+    """What the page does with an update's parts: they start from the state it shows, and
+    each one takes the place of its element; the widget then shows the update's event."""
     doc = LexborHTMLParser(page)
+    widget = doc.css_first("#sync-widget")
+    assert re.match(r"<!--base:([^>]*)-->", update).group(1) == widget.attributes["data-event"]
     for part in LexborHTMLParser(update).css("[hx-swap-oob]"):
         assert part.attributes["hx-swap-oob"] == "outerMorph"
         del part.attrs["hx-swap-oob"]
         doc.css_first(f"#{part.id}").replace_with(part)
-    return doc.css_first("#sync-widget").html
+    widget.attrs["data-event"] = event_id.rpartition(":")[2]
+    return widget.html
 
 
 def same_markup(html: str) -> str:
@@ -324,7 +328,7 @@ def test_after_the_whole_widget_an_update_sends_only_the_parts_that_changed(app,
         assert 'id="sync-progress"' in update  # published-at: each update has its bar
         assert "sync-account-2" not in update  # only the account that moved
         assert ('id="sync-account-1-count"' in update) is (processed != before)
-        page = apply_out_of_band(page, update)
+        page = apply_out_of_band(page, update, event_id)
         # The same event, whole, as a stream that missed the one before gets it.
         replay = events(open_stream(client, running, **{"Last-Event-ID": last_id}))
         replayed_id, _, whole = next(replay)
@@ -355,7 +359,7 @@ def test_a_stream_far_behind_skips_to_the_newest_frames():
         def frame(self, event_id, payload):
             return event_id.encode()
 
-        def delta(self, event_id, before, payload):
+        def delta(self, event_id, base_id, before, payload):
             return None
 
     topic = Topic("t", Feed())
@@ -379,7 +383,7 @@ def test_a_frame_carries_the_changes_to_a_browser_that_shows_its_base_only():
             rendered.append(event_id)
             return b"whole " + event_id.encode()
 
-        def delta(self, event_id, before, payload):
+        def delta(self, event_id, base_id, before, payload):
             return b"delta %d-%d" % (before["n"], payload["state"]["n"])
 
     def state(n):

@@ -1,6 +1,7 @@
 """Accounts of people: registration, login, logout, password reset, and who is logged in."""
 
 import hmac
+import logging
 
 from flask import Blueprint, request
 from flask_login import UserMixin
@@ -13,6 +14,7 @@ from ..extensions import db, get_redis, login_manager
 from ..models import User
 from ..progress import LOGIN_KEPT, login_key
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 login_manager.login_view = "auth.login"
@@ -77,13 +79,21 @@ def _note_changed_logins(session, _context) -> None:
         if isinstance(row, User) and inspect(row).attrs.session_nonce.history.has_changes():
             changed.add(row.id)
     changed.update(row.id for row in session.deleted if isinstance(row, User))
+    _forget(changed)  # now, and again once committed (a stream may copy it meanwhile)
 
 
 @event.listens_for(Session, "after_commit")
 def _forget_changed_logins(session) -> None:
-    changed = session.info.pop("changed_logins", None)
-    if changed:
-        get_redis().delete(*(login_key(user_id) for user_id in changed))
+    _forget(session.info.pop("changed_logins", None))
+
+
+def _forget(user_ids) -> None:
+    if not user_ids:
+        return
+    try:
+        get_redis().delete(*(login_key(user_id) for user_id in user_ids))
+    except RedisError:  # the copy expires by itself (LOGIN_KEPT): the commit stands
+        log.warning("login copies of users %s not forgotten: Redis is away", sorted(user_ids))
 
 
 @event.listens_for(Session, "after_rollback")

@@ -197,16 +197,18 @@ class WidgetFeed:
                 **context,
                 "sync_session": SimpleNamespace(token=self.token, finished_at=finished),
             }
-        html = self.template.render(state=state, **context)
+        html = self.template.render(state=state, event_id=event_id, **context)
         # Indentation is a third of the fragment and means nothing to the browser: every
         # update goes to every open tab, so it is left out (the line breaks stay).
         # Unnamed: htmx's SSE extension swaps these into the widget; named ones (the toast)
         # become DOM events.
         return self._event(event_id, html.strip(), payload)
 
-    def delta(self, event_id: str, before: dict, payload: dict) -> bytes | None:
-        """Only the parts that changed since state `before`, out of band; None when more
-        than those changed (the whole widget is sent then)."""
+    def delta(self, event_id: str, base_id: str, before: dict, payload: dict) -> bytes | None:
+        """Only the parts that changed since state `before` (event `base_id`), out of band;
+        None when more than those changed (the whole widget is sent then). It opens with
+        the event it starts from, in a comment: a page that shows another state (a poll or
+        a button answered meanwhile) asks for the whole widget instead of applying it."""
         state = payload["state"]
         if _shape(before) != _shape(state):
             return None
@@ -219,7 +221,7 @@ class WidgetFeed:
             for name, shows in ACCOUNT_PARTS:
                 if shows(old) != shows(account):
                     html.append(getattr(parts, name)(account, counting, OOB))
-        return self._event(event_id, "\n".join(html), payload)
+        return self._event(event_id, f"<!--base:{base_id}-->" + "\n".join(html), payload)
 
     def _event(self, event_id: str, html: str, payload: dict) -> bytes:
         text = f"id: {self.token}:{event_id}\n{sse_data(html, _LINE_BREAK)}\n"

@@ -45,7 +45,7 @@
     this.timers = {};
     this.aliveAt = 0;
     this.pending = null;
-    this.sharing = false;       // a stream's update is being swapped in: share the result
+    this.sharing = null;        // the event id of the parts being swapped in: share the result
     this.leader = false;
     this.stopped = false;
     this.connection = "idle";
@@ -185,7 +185,17 @@
       // of band, hidden or not, as the next ones start from them; the other tabs get the
       // whole widget once they are in.
       if (this.pending) { var html = this.pending; this.pending = null; this.apply(html); }
-      this.sharing = true;
+      var base = /^<!--base:([^>]*)-->/.exec(message.data);
+      var widget = this.widget();
+      if (!base || !widget || widget.dataset.event !== base[1]) {
+        // The page shows another state than the one they start from (a poll or a button
+        // answered meanwhile): a fresh stream opens with the whole widget instead.
+        event.detail.cancelled = true;
+        event.preventDefault();
+        this.openStream();
+        return;
+      }
+      this.sharing = (message.id || "").slice((message.id || "").lastIndexOf(":") + 1);
       return;
     }
     // The whole widget: htmx morphs it in here, unless the tab is hidden.
@@ -321,8 +331,9 @@
   // The widget changed (a poll, the stream, a button): polling keeps pace with the sync.
   WidgetController.prototype.onSwapped = function (event) {
     if (this.sharing && this.fromStream(event)) {
-      this.sharing = false;
       var widget = this.widget();
+      if (widget) widget.dataset.event = this.sharing;   // the state it shows now
+      this.sharing = null;
       if (widget && this.channel) this.channel.postMessage({ type: "widget", html: widget.outerHTML });
     }
     if (this.pace) this.startPolling();

@@ -347,6 +347,44 @@ def test_a_tab_without_the_stream_follows_the_updates_of_parts(browser, live, do
     context.close()
 
 
+def test_parts_that_do_not_start_from_what_the_page_shows_bring_the_whole_widget(
+    browser, live, dovecot
+):
+    # A poll or a button's answer may show another state than the stream's last event:
+    # the parts that follow are not applied to it; a fresh stream brings the whole widget.
+    email = live.new_user(MESSAGES, imap=dovecot)
+    page = browser.new_page()
+    opened = []
+    page.on("request", lambda r: opened.append(r.url) if "/sync/stream" in r.url else None)
+    log_in(page, live, email)
+    start(page)
+    page.evaluate(
+        """() => {
+          window.__refused = 0;
+          document.getElementById("sync-panel").addEventListener(
+            "htmx:sse:before:message", e => { if (e.detail.cancelled) window.__refused++; });
+        }"""
+    )
+    # A whole widget (a status or an account changing) may come first and set it right by
+    # itself: the page is made to show another state until parts come and are refused.
+    for _ in range(20):
+        wait_until(page, "(document.getElementById('sync-widget').dataset.event || '') !== ''")
+        before = len(opened)
+        page.evaluate("document.getElementById('sync-widget').dataset.event = 'another-state'")
+        wait_until(page, "document.getElementById('sync-widget').dataset.event !== 'another-state'")
+        if page.evaluate("window.__refused") > 0:
+            break
+    assert page.evaluate("window.__refused") == 1
+    assert len(opened) == before + 1  # reopened once, and the parts apply again after it
+    moved = progress(page)["processed"]
+    wait_until(
+        page,
+        f"document.getElementById('sync-progress').dataset.processed !== '{moved}'",
+        timeout=60,
+    )
+    page.close()
+
+
 def test_pause_and_resume(browser, live, dovecot):
     # Over IMAP, like the bar's test: the time goes on reading mail, not on scanning headers.
     email = live.new_user(MESSAGES * 2, imap=dovecot)
