@@ -9,8 +9,10 @@ outlives them.
 from __future__ import annotations
 
 import ctypes
+import http.client
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -468,6 +471,59 @@ class DovecotServer:
             except (FileNotFoundError, ProcessLookupError):
                 pass  # the session ended by itself meanwhile
         return killed
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    user_agent: str = "expense-sync-tests",
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One request to a server of ours on 127.0.0.1: (status, headers, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers={"User-Agent": user_agent, **(headers or {})})
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+def log_in_form(port: int, email: str, password: str, user_agent: str) -> str:
+    """Log in through the real /login form (CSRF token from its meta tag); returns the Cookie
+    header that later requests send, with the same User-Agent (Flask-Login's "strong")."""
+    cookies: dict[str, str] = {}
+
+    def keep(headers) -> None:
+        for value in headers.get_all("Set-Cookie") or []:
+            name, _, rest = value.partition("=")
+            cookies[name.strip()] = rest.split(";", 1)[0]
+
+    status, headers, page = http_request(port, "GET", "/login", user_agent=user_agent)
+    keep(headers)
+    match = re.search(rb'<meta name="csrf-token" content="([^"]+)"', page)
+    if status != 200 or not match:
+        raise RuntimeError(f"no login form (HTTP {status})")
+    form = urllib.parse.urlencode(
+        {"csrf_token": match.group(1).decode(), "email": email, "password": password}
+    ).encode()
+    status, headers, _ = http_request(
+        port,
+        "POST",
+        "/login",
+        form,
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+        },
+        user_agent=user_agent,
+    )
+    keep(headers)
+    if status != 302 or "/login" in (headers.get("Location") or ""):
+        raise RuntimeError(f"login failed (HTTP {status})")
+    return "; ".join(f"{k}={v}" for k, v in cookies.items())
 
 
 def children(parent: int) -> Iterator[int]:

@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 import redis
 from helpers import IMAP_PASSWORD, imap_account
-from servers import HAProxy, RedisServer, SentinelServer, free_port, kill_tree
+from servers import (
+    HAProxy,
+    RedisServer,
+    SentinelServer,
+    free_port,
+    http_request,
+    kill_tree,
+    log_in_form,
+)
 
 from expense_sync import create_app
 from expense_sync.demo import generate_notifications
@@ -73,42 +81,13 @@ class Web:
         kill_tree(self.process.pid)
 
 
-def request(port, method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers={"User-Agent": USER_AGENT, **(headers or {})})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
+def request(port, method, path):
+    return http_request(port, method, path, user_agent=USER_AGENT)
 
 
 def log_in(port: int, email: str) -> str:
     """The real login form, through the proxy; returns the Cookie header."""
-    cookies: dict[str, str] = {}
-
-    def keep(headers):
-        for value in headers.get_all("Set-Cookie") or []:
-            name, _, rest = value.partition("=")
-            cookies[name.strip()] = rest.split(";", 1)[0]
-
-    def cookie() -> str:
-        return "; ".join(f"{k}={v}" for k, v in cookies.items())
-
-    status, headers, page = request(port, "GET", "/login")
-    keep(headers)
-    token = re.search(rb'name="csrf-token" content="([^"]+)"', page).group(1).decode()
-    form = f"csrf_token={token}&email={email}&password={PASSWORD}".replace("@", "%40")
-    status, headers, _ = request(
-        port,
-        "POST",
-        "/login",
-        form.encode(),
-        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie()},
-    )
-    keep(headers)
-    assert status == 302, status
-    return cookie()
+    return log_in_form(port, email, PASSWORD, USER_AGENT)
 
 
 class Watcher(threading.Thread):

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +98,24 @@ def machine_busy() -> float:
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_redis(url: str):
+    """A Redis client that notes when it last published on the product's channel
+    (`last_publish`, epoch s): the moment a latency counts from."""
+    import redis
+
+    from expense_sync.progress import CHANNEL
+
+    class TimedRedis(redis.Redis):
+        last_publish = 0.0
+
+        def publish(self, channel, message, **kwargs):
+            if channel == CHANNEL:
+                self.last_publish = time.time()
+            return super().publish(channel, message, **kwargs)
+
+    return TimedRedis.from_url(url)
 
 
 # -- the stack: Redis, database, gunicorn ---------------------------------------------------
@@ -291,46 +308,16 @@ def prepare_data(app, sessions: int) -> Data:
 def request(
     port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers={"User-Agent": USER_AGENT, **(headers or {})})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
+    from servers import http_request
+
+    return http_request(port, method, path, body, headers, user_agent=USER_AGENT)
 
 
 def log_in(port: int, email: str) -> str:
     """Log in through the real form; returns the Cookie header the streams send."""
-    cookies: dict[str, str] = {}
+    from servers import log_in_form
 
-    def keep(headers) -> None:
-        for value in headers.get_all("Set-Cookie") or []:
-            name, _, rest = value.partition("=")
-            cookies[name.strip()] = rest.split(";", 1)[0]
-
-    status, headers, page = request(port, "GET", "/login")
-    keep(headers)
-    match = re.search(rb'<meta name="csrf-token" content="([^"]+)"', page)
-    if status != 200 or not match:
-        raise RuntimeError(f"no login form (HTTP {status})")
-    form = urllib.parse.urlencode(
-        {"csrf_token": match.group(1).decode(), "email": email, "password": PASSWORD}
-    ).encode()
-    status, headers, _ = request(
-        port,
-        "POST",
-        "/login",
-        form,
-        {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
-        },
-    )
-    keep(headers)
-    if status != 302 or "/login" in (headers.get("Location") or ""):
-        raise RuntimeError(f"login failed (HTTP {status})")
-    return "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return log_in_form(port, email, PASSWORD, USER_AGENT)
 
 
 def read_first_event(port: int, path: str, cookie: str) -> bytes:

@@ -11,7 +11,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .common import ACCOUNT_TOTAL, ROOT, STEP, Stack, percentile, quiet_gc, raise_nofile
+from .common import (
+    ACCOUNT_TOTAL,
+    ROOT,
+    STEP,
+    Stack,
+    percentile,
+    quiet_gc,
+    raise_nofile,
+    timed_redis,
+)
 
 # -- the stream client (its own process, asyncio + aiohttp) ---------------------------------
 
@@ -242,7 +251,6 @@ def publisher(
     records are (session index, event id, time of the Redis PUBLISH call) for "product",
     (session index, None, t in the payload) for "flask_sse".
     """
-    import redis
 
     records: list[tuple] = []
     late: list[float] = []
@@ -250,17 +258,10 @@ def publisher(
     period = 1.0 / rate
 
     if mode == "product":
-        from expense_sync.progress import CHANNEL, Progress
+        from expense_sync.progress import Progress
 
-        class TimedRedis(redis.Redis):
-            last_publish = 0.0
-
-            def publish(self, channel, message, **kwargs):
-                if channel == CHANNEL:
-                    TimedRedis.last_publish = time.time()
-                return super().publish(channel, message, **kwargs)
-
-        progress = Progress(TimedRedis.from_url(redis_url))
+        client = timed_redis(redis_url)
+        progress = Progress(client)
         processed = [[0] * len(a) for a in accounts]
 
         def send(i: int, tick: int) -> None:
@@ -270,7 +271,7 @@ def publisher(
                 tokens[i], accounts[i][slot], status="processing", processed=processed[i][slot]
             )
             event_id = progress.publish(tokens[i], "progress", force=True)
-            records.append((i, event_id, TimedRedis.last_publish))
+            records.append((i, event_id, client.last_publish))
     else:
         sys.path.insert(0, str(ROOT / "bench"))
         os.environ["REDIS_URL"] = redis_url

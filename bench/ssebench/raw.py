@@ -141,17 +141,12 @@ def publish(spec: dict, out: str) -> None:
 
     if spec["kind"] == "ours":
         sys.path.insert(0, spec["product"])
-        from expense_sync.progress import CHANNEL, Progress
+        from common import timed_redis  # this file's neighbour (run as a script)
 
-        class TimedRedis(redis.Redis):
-            last_publish = 0.0
+        from expense_sync.progress import Progress
 
-            def publish(self, channel, message, **kwargs):
-                if channel == CHANNEL:
-                    TimedRedis.last_publish = time.time()
-                return super().publish(channel, message, **kwargs)
-
-        progress = Progress(TimedRedis.from_url(spec["redis_url"]))
+        client = timed_redis(spec["redis_url"])
+        progress = Progress(client)
         counts: dict[str, int] = {}
 
         def send(i: int, tick: int) -> None:
@@ -161,7 +156,7 @@ def publish(spec: dict, out: str) -> None:
             counts[key] = counts.get(key, 0) + 37
             progress.update_account(token, account, status="processing", processed=counts[key])
             event_id = progress.publish(token, "progress", force=True)
-            records.append((f"{token}:{event_id}", TimedRedis.last_publish))
+            records.append((f"{token}:{event_id}", client.last_publish))
     else:
         client = redis.Redis.from_url(spec["redis_url"])
 
