@@ -473,6 +473,26 @@ class DovecotServer:
         return killed
 
 
+def gunicorn_command(port: int, *options: str, app: str = "wsgi:app") -> list[str]:
+    """The web process as the Procfile runs it (gunicorn.conf.py: gevent), one worker on
+    127.0.0.1:port, no access log; `options` go before the app."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "--workers",
+        "1",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--access-logfile",
+        "/dev/null",
+        *options,
+        app,
+    ]
+
+
 def http_request(
     port: int,
     method: str,

@@ -20,6 +20,7 @@ from servers import (
     RedisServer,
     SentinelServer,
     free_port,
+    gunicorn_command,
     http_request,
     kill_tree,
     log_in_form,
@@ -48,20 +49,7 @@ class Web:
     def __init__(self, env: dict):
         self.port = free_port()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "gunicorn.conf.py",
-                "--workers",
-                "1",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--access-logfile",
-                "/dev/null",
-                "wsgi:app",
-            ],
+            gunicorn_command(self.port),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from servers import DovecotServer, RedisServer, free_port
+from servers import DovecotServer, RedisServer, free_port, gunicorn_command
 from smtp_server import SmtpServer
 
 from expense_sync import create_app
@@ -87,22 +87,7 @@ class LiveStack:
         # whole graceful timeout (10 s) before it stops the worker and the browser sees the
         # stream cut; with 1 s the browser sees the same cut 9 s sooner.
         self.web = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "gunicorn.conf.py",
-                "--workers",
-                "1",
-                "--graceful-timeout",
-                "1",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--access-logfile",
-                "/dev/null",
-                "wsgi:app",
-            ],
+            gunicorn_command(self.port, "--graceful-timeout", "1"),
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
